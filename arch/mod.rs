@@ -1,0 +1,17 @@
+//! Raw trap wrappers, one file per (ISA, trap convention).
+//!
+//! These are the only places where the library executes a system-call or
+//! kernel-trap instruction. Each wrapper is a small `#[inline]` function with
+//! one `asm!` block, explicit registers and honest `options`; callers decode
+//! the result with their OS's convention (see `src/os/<platform>/`).
+
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+#[path = "x86_64/linux.rs"]
+pub(crate) mod linux;
+
+#[cfg(all(target_os = "linux", target_arch = "aarch64"))]
+#[path = "aarch64/linux.rs"]
+pub(crate) mod linux;
+
+#[cfg(all(target_os = "linux", not(any(target_arch = "x86_64", target_arch = "aarch64"))))]
+compile_error!("wrt-platform: Linux is supported on x86_64 and aarch64 only");

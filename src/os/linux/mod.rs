@@ -1,0 +1,27 @@
+//! Linux backend (x86_64 and aarch64): raw system calls, no libc.
+//!
+//! | file | what |
+//! |---|---|
+//! | `syscall.rs` | the `syscall!` macro over `arch/<isa>/linux.rs`, `-errno` decoding |
+//! | [`mm`] | mmap / mprotect / munmap / madvise and [`LinuxPages`] (`PageAllocator`) |
+//! | [`futex`] | FUTEX_WAIT_BITSET / FUTEX_WAKE and [`LinuxFutex`] (`FutexLike`) |
+//! | [`time`] | CLOCK_MONOTONIC |
+//! | [`probe`] | page size, HWCAPs (MTE, BTI, PAC), futex2, transparent huge pages |
+//! | [`process`] | getpid, exit_group |
+//!
+//! Constants and system-call numbers come from `linux-raw-sys` (generated
+//! from the kernel's UAPI headers), never typed by hand.
+
+pub(crate) mod errno;
+#[macro_use]
+mod syscall;
+
+pub mod futex;
+pub mod mm;
+pub mod probe;
+pub mod process;
+pub mod time;
+
+pub use futex::LinuxFutex;
+pub use mm::LinuxPages;
+pub use probe::Capabilities;

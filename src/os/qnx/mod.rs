@@ -1,0 +1,7 @@
+//! QNX Neutrino 7.1 aarch64 backend (raw kernel calls, no libc).
+//!
+//! Only the error numbering exists so far; the kernel-call wrapper,
+//! `PageAllocator` and `FutexLike` are not yet written, and nothing here has
+//! run on QNX.
+
+pub(crate) mod errno;
