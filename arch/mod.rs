@@ -13,5 +13,8 @@ pub(crate) mod linux;
 #[path = "aarch64/linux.rs"]
 pub(crate) mod linux;
 
-#[cfg(all(target_os = "linux", not(any(target_arch = "x86_64", target_arch = "aarch64"))))]
+#[cfg(all(
+    target_os = "linux",
+    not(any(target_arch = "x86_64", target_arch = "aarch64"))
+))]
 compile_error!("wrt-platform: Linux is supported on x86_64 and aarch64 only");

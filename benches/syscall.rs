@@ -23,9 +23,15 @@ fn trivial_syscall(c: &mut Criterion) {
     g.bench_function("wrt", |b| b.iter(|| black_box(process::getpid())));
     // SAFETY: getpid is always safe.
     g.bench_function("libc", |b| b.iter(|| black_box(unsafe { libc::getpid() })));
-    g.bench_function("rustix", |b| b.iter(|| black_box(rustix::process::getpid())));
-    // SAFETY: getpid takes no arguments.
-    g.bench_function("sc", |b| b.iter(|| black_box(unsafe { sc::syscall!(GETPID) })));
+    g.bench_function("rustix", |b| {
+        b.iter(|| black_box(rustix::process::getpid()))
+    });
+    g.bench_function("sc", |b| {
+        b.iter(|| {
+            // SAFETY: getpid takes no arguments.
+            black_box(unsafe { sc::syscall!(GETPID) })
+        })
+    });
     g.finish();
 }
 
@@ -37,7 +43,9 @@ fn futex_wake_no_waiters(c: &mut Criterion) {
 
     let word = AtomicU32::new(0);
     let mut g = c.benchmark_group("futex_wake_no_waiters");
-    g.bench_function("wrt", |b| b.iter(|| black_box(LinuxFutex.wake(black_box(&word), 1))));
+    g.bench_function("wrt", |b| {
+        b.iter(|| black_box(LinuxFutex.wake(black_box(&word), 1)))
+    });
     g.bench_function("libc", |b| {
         b.iter(|| {
             // SAFETY: FUTEX_WAKE on a live word with no waiters.

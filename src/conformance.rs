@@ -7,13 +7,17 @@
 //! crates expand [`conformance_tests!`](crate::conformance_tests) into one
 //! `#[test]` per check; the probe walks [`PAGE_CHECKS`] and [`FUTEX_CHECKS`].
 
+// `Failure` carries its message inline (no allocator on bare metal); checks
+// are not hot paths, so its size does not matter.
+#![allow(clippy::result_large_err)]
+
 use core::fmt::{self, Write as _};
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use core::time::Duration;
 
 use crate::errno::Errno;
 use crate::futex::{FutexLike, WaitOutcome};
-use crate::page::{PageAllocator, Protection, ReserveOptions, Reservation};
+use crate::page::{PageAllocator, Protection, Reservation, ReserveOptions};
 
 /// The OS services a check needs beyond the traits under test.
 pub trait Harness: Sync {
@@ -49,7 +53,10 @@ pub struct Failure {
 impl Failure {
     /// Formats a failure message.
     pub fn new(args: fmt::Arguments<'_>) -> Self {
-        let mut f = Failure { buf: [0; 240], len: 0 };
+        let mut f = Failure {
+            buf: [0; 240],
+            len: 0,
+        };
         // Writing into the fixed buffer never fails; it truncates.
         let _ = f.write_fmt(args);
         f
@@ -127,12 +134,27 @@ pub const PAGE_CHECKS: &[(&str, PageCheck)] = &[
     ("page_size_is_sane", page::page_size_is_sane),
     ("reserve_rounds_and_aligns", page::reserve_rounds_and_aligns),
     ("reserve_rejects_bad_sizes", page::reserve_rejects_bad_sizes),
-    ("committed_pages_read_zero_and_keep_writes", page::committed_pages_read_zero_and_keep_writes),
-    ("bad_ranges_are_rejected_and_change_nothing", page::bad_ranges_are_rejected_and_change_nothing),
-    ("decommitted_pages_read_zero_and_stay_usable", page::decommitted_pages_read_zero_and_stay_usable),
+    (
+        "committed_pages_read_zero_and_keep_writes",
+        page::committed_pages_read_zero_and_keep_writes,
+    ),
+    (
+        "bad_ranges_are_rejected_and_change_nothing",
+        page::bad_ranges_are_rejected_and_change_nothing,
+    ),
+    (
+        "decommitted_pages_read_zero_and_stay_usable",
+        page::decommitted_pages_read_zero_and_stay_usable,
+    ),
     ("reserved_pages_fault", page::reserved_pages_fault),
-    ("read_only_pages_fault_on_write", page::read_only_pages_fault_on_write),
-    ("pages_protected_none_fault", page::pages_protected_none_fault),
+    (
+        "read_only_pages_fault_on_write",
+        page::read_only_pages_fault_on_write,
+    ),
+    (
+        "pages_protected_none_fault",
+        page::pages_protected_none_fault,
+    ),
     ("guard_regions_fault", page::guard_regions_fault),
     ("released_pages_fault", page::released_pages_fault),
 ];
@@ -141,11 +163,23 @@ pub const PAGE_CHECKS: &[(&str, PageCheck)] = &[
 pub const FUTEX_CHECKS: &[(&str, FutexCheck)] = &[
     ("mismatch_returns_at_once", futex::mismatch_returns_at_once),
     ("zero_timeout_times_out", futex::zero_timeout_times_out),
-    ("timeout_expires_within_bound", futex::timeout_expires_within_bound),
-    ("wake_without_waiters_is_zero", futex::wake_without_waiters_is_zero),
-    ("wake_wakes_a_timed_waiter", futex::wake_wakes_a_timed_waiter),
+    (
+        "timeout_expires_within_bound",
+        futex::timeout_expires_within_bound,
+    ),
+    (
+        "wake_without_waiters_is_zero",
+        futex::wake_without_waiters_is_zero,
+    ),
+    (
+        "wake_wakes_a_timed_waiter",
+        futex::wake_wakes_a_timed_waiter,
+    ),
     ("wake_counts_are_exact", futex::wake_counts_are_exact),
-    ("ping_pong_loses_no_wakeups", futex::ping_pong_loses_no_wakeups),
+    (
+        "ping_pong_loses_no_wakeups",
+        futex::ping_pong_loses_no_wakeups,
+    ),
 ];
 
 /// Expands to one `#[test]` per conformance check, plus a test that the
@@ -228,7 +262,9 @@ macro_rules! conformance_tests {
 pub fn expect_passed(name: &str, outcome: Outcome) {
     match outcome {
         Ok(Verdict::Passed) => {}
-        Ok(Verdict::Skipped(why)) => panic!("{name}: skipped ({why}); the test harness must provide it"),
+        Ok(Verdict::Skipped(why)) => {
+            panic!("{name}: skipped ({why}); the test harness must provide it")
+        }
         Err(e) => panic!("{name}: {e}"),
     }
 }
@@ -247,16 +283,53 @@ fn poke(p: *mut u8, v: u8) {
     unsafe { p.write_volatile(v) }
 }
 
-/// Reserves `pages` usable pages with one guard page on each side.
-fn reserve_pages(a: &dyn PageAllocator, pages: usize) -> Result<Reservation, Failure> {
-    let pg = a.page_size();
-    step(a.reserve(&ReserveOptions::new(pages * pg).guard_before(pg).guard_after(pg)), "reserve")
+/// A reservation under test. The checks never create references into it:
+/// every access goes through [`peek`]/[`poke`] on raw pointers, which is
+/// what makes the allocator's unsafe methods sound to call here.
+struct Pages<'a> {
+    a: &'a dyn PageAllocator,
+    r: Reservation,
 }
 
-/// Releases `r`, turning an error into a failure.
-fn release(a: &dyn PageAllocator, r: Reservation) -> Result<(), Failure> {
-    // SAFETY: every check drops all pointers into `r` before releasing it.
-    step(unsafe { a.release(r) }, "release")
+impl<'a> Pages<'a> {
+    /// Reserves `pages` usable pages with one guard page on each side.
+    fn reserve(a: &'a dyn PageAllocator, pages: usize) -> Result<Self, Failure> {
+        let pg = a.page_size();
+        let opts = ReserveOptions::new(pages * pg)
+            .guard_before(pg)
+            .guard_after(pg);
+        Ok(Pages {
+            a,
+            r: step(a.reserve(&opts), "reserve")?,
+        })
+    }
+
+    /// The address `offset` bytes from the base (no access is made).
+    fn at(&self, offset: usize) -> *mut u8 {
+        self.r.base().as_ptr().wrapping_add(offset)
+    }
+
+    fn commit(&self, offset: usize, len: usize) -> Result<(), Errno> {
+        // SAFETY: no references into the reservation exist (type docs).
+        unsafe { self.a.commit(&self.r, offset, len) }
+    }
+
+    fn protect(&self, offset: usize, len: usize, prot: Protection) -> Result<(), Errno> {
+        // SAFETY: no references into the reservation exist (type docs).
+        unsafe { self.a.protect(&self.r, offset, len, prot) }
+    }
+
+    fn decommit(&self, offset: usize, len: usize) -> Result<(), Errno> {
+        // SAFETY: no references into the reservation exist (type docs).
+        unsafe { self.a.decommit(&self.r, offset, len) }
+    }
+
+    /// Releases the reservation; its pointers must not be used afterwards
+    /// outside `Harness::faults`.
+    fn release(self) -> Result<(), Failure> {
+        // SAFETY: no references into the reservation exist (type docs).
+        step(unsafe { self.a.release(self.r) }, "release")
+    }
 }
 
 /// Page-allocator checks.
@@ -266,19 +339,28 @@ pub mod page {
     /// The page size is a power of two, at least 4096.
     pub fn page_size_is_sane(a: &dyn PageAllocator, _h: &dyn Harness) -> Outcome {
         let pg = a.page_size();
-        ensure!(pg.is_power_of_two() && pg >= 4096, "page size {pg} is not a power of two >= 4096");
+        ensure!(
+            pg.is_power_of_two() && pg >= 4096,
+            "page size {pg} is not a power of two >= 4096"
+        );
         Ok(Verdict::Passed)
     }
 
     /// Sizes round up to whole pages and the base is page-aligned.
     pub fn reserve_rounds_and_aligns(a: &dyn PageAllocator, _h: &dyn Harness) -> Outcome {
         let pg = a.page_size();
-        let opts = ReserveOptions::new(3 * pg + 1).guard_before(1).guard_after(pg + 1);
-        let r = step(a.reserve(&opts), "reserve")?;
+        let opts = ReserveOptions::new(3 * pg + 1)
+            .guard_before(1)
+            .guard_after(pg + 1);
+        let p = Pages {
+            a,
+            r: step(a.reserve(&opts), "reserve")?,
+        };
+        let r = &p.r;
         let (len, before, after, total) =
             (r.len(), r.guard_before(), r.guard_after(), r.mapping_len());
-        let aligned = r.base().as_ptr() as usize % pg == 0;
-        release(a, r)?;
+        let aligned = (r.base().as_ptr() as usize).is_multiple_of(pg);
+        p.release()?;
         ensure_eq!(len, 4 * pg, "usable length");
         ensure_eq!(before, pg, "leading guard");
         ensure_eq!(after, 2 * pg, "trailing guard");
@@ -289,14 +371,16 @@ pub mod page {
 
     /// A zero or unrepresentable size is refused.
     pub fn reserve_rejects_bad_sizes(a: &dyn PageAllocator, _h: &dyn Harness) -> Outcome {
-        ensure_eq!(a.reserve(&ReserveOptions::new(0)).err(), Some(Errno::INVAL), "reserve(0)");
-        ensure_eq!(
-            a.reserve(&ReserveOptions::new(usize::MAX)).err(),
-            Some(Errno::OVERFLOW),
-            "reserve(usize::MAX)"
-        );
+        let zero = a.reserve(&ReserveOptions::new(0));
+        ensure_eq!(zero.err(), Some(Errno::INVAL), "reserve(0)");
+        let max = a.reserve(&ReserveOptions::new(usize::MAX));
+        ensure_eq!(max.err(), Some(Errno::OVERFLOW), "reserve(usize::MAX)");
         let huge = ReserveOptions::new(usize::MAX / 2).guard_before(usize::MAX / 2);
-        ensure_eq!(a.reserve(&huge).err(), Some(Errno::OVERFLOW), "reserve(max + guard overflowing)");
+        ensure_eq!(
+            a.reserve(&huge).err(),
+            Some(Errno::OVERFLOW),
+            "reserve(max + guard)"
+        );
         Ok(Verdict::Passed)
     }
 
@@ -306,26 +390,22 @@ pub mod page {
         _h: &dyn Harness,
     ) -> Outcome {
         let pg = a.page_size();
-        let r = reserve_pages(a, 4)?;
-        // SAFETY: `r` is ours and unreferenced.
-        step(unsafe { a.commit(&r, pg, 2 * pg) }, "commit")?;
-        let base = r.base().as_ptr();
+        let p = Pages::reserve(a, 4)?;
+        step(p.commit(pg, 2 * pg), "commit")?;
+        let pattern = |i: usize| (i % 253) as u8 + 1;
         let mut bad = None;
         for i in (pg..3 * pg).step_by(251) {
-            // SAFETY: within the committed pages.
-            let p = unsafe { base.add(i) };
-            if peek(p) != 0 {
+            if peek(p.at(i)) != 0 {
                 bad = Some(i);
             }
-            poke(p, (i % 253) as u8 + 1);
+            poke(p.at(i), pattern(i));
         }
         for i in (pg..3 * pg).step_by(251) {
-            // SAFETY: within the committed pages.
-            if peek(unsafe { base.add(i) }) != (i % 253) as u8 + 1 {
+            if peek(p.at(i)) != pattern(i) {
                 bad = Some(i);
             }
         }
-        release(a, r)?;
+        p.release()?;
         ensure!(bad.is_none(), "byte at offset {:?} read wrong", bad);
         Ok(Verdict::Passed)
     }
@@ -337,37 +417,40 @@ pub mod page {
         _h: &dyn Harness,
     ) -> Outcome {
         let pg = a.page_size();
-        let r = reserve_pages(a, 2)?;
-        // SAFETY: `r` is ours and unreferenced.
-        step(unsafe { a.commit(&r, 0, 2 * pg) }, "commit")?;
-        poke(r.base().as_ptr(), 0xA5);
+        let p = Pages::reserve(a, 2)?;
+        step(p.commit(0, 2 * pg), "commit")?;
+        poke(p.at(0), 0xA5);
         let cases: [(usize, usize, Errno, &str); 5] = [
             (1, pg, Errno::INVAL, "misaligned offset"),
             (0, pg + 1, Errno::INVAL, "misaligned length"),
             (pg, 2 * pg, Errno::RANGE, "range past the end"),
             (3 * pg, 0, Errno::RANGE, "empty range past the end"),
-            (pg, usize::MAX - pg + 1, Errno::RANGE, "offset + length overflowing"),
+            (
+                pg,
+                usize::MAX - pg + 1,
+                Errno::RANGE,
+                "offset + length overflowing",
+            ),
         ];
         for (off, len, want, what) in cases {
-            // SAFETY: each call is refused before any system call (checked below).
             let got = [
-                unsafe { a.commit(&r, off, len) },
-                unsafe { a.protect(&r, off, len, Protection::NONE) },
-                unsafe { a.decommit(&r, off, len) },
+                p.commit(off, len),
+                p.protect(off, len, Protection::NONE),
+                p.decommit(off, len),
             ];
-            for g in got {
-                if g != Err(want) {
-                    release(a, r)?;
-                    return Err(Failure::new(format_args!("{what}: got {g:?}, expected {want:?}")));
-                }
+            if let Some(g) = got.iter().find(|g| **g != Err(want)) {
+                let g = *g;
+                p.release()?;
+                return Err(Failure::new(format_args!(
+                    "{what}: got {g:?}, expected {want:?}"
+                )));
             }
         }
-        // SAFETY: zero-length operations do nothing.
-        let zero = unsafe { [a.protect(&r, pg, 0, Protection::NONE), a.decommit(&r, 0, 0)] };
-        let kept = peek(r.base().as_ptr());
+        let zero = [p.protect(pg, 0, Protection::NONE), p.decommit(0, 0)];
+        let kept = peek(p.at(0));
         // Still writable: the refused protect(NONE) calls changed nothing.
-        poke(r.base().as_ptr(), 0x5A);
-        release(a, r)?;
+        poke(p.at(0), 0x5A);
+        p.release()?;
         ensure_eq!(zero, [Ok(()), Ok(())], "zero-length operations");
         ensure_eq!(kept, 0xA5, "contents after refused calls");
         Ok(Verdict::Passed)
@@ -379,42 +462,35 @@ pub mod page {
         _h: &dyn Harness,
     ) -> Outcome {
         let pg = a.page_size();
-        let r = reserve_pages(a, 3)?;
-        let base = r.base().as_ptr();
-        // SAFETY: `r` is ours and unreferenced.
-        step(unsafe { a.commit(&r, 0, 3 * pg) }, "commit")?;
+        let p = Pages::reserve(a, 3)?;
+        step(p.commit(0, 3 * pg), "commit")?;
         for page in 0..3 {
-            // SAFETY: within the committed pages.
-            unsafe {
-                poke(base.add(page * pg), 0x11);
-                poke(base.add(page * pg + pg - 1), 0x22);
-            }
+            poke(p.at(page * pg), 0x11);
+            poke(p.at(page * pg + pg - 1), 0x22);
         }
-        // SAFETY: no reference into the range.
-        step(unsafe { a.decommit(&r, pg, 2 * pg) }, "decommit")?;
-        // SAFETY: all offsets are within the committed pages.
-        let (kept, z0, z1, z2) = unsafe {
-            (peek(base), peek(base.add(pg)), peek(base.add(2 * pg - 1)), peek(base.add(3 * pg - 1)))
-        };
-        // SAFETY: still committed read-write.
-        unsafe { poke(base.add(pg), 0x33) };
-        // SAFETY: as above.
-        let again = peek(unsafe { base.add(pg) });
-        release(a, r)?;
+        step(p.decommit(pg, 2 * pg), "decommit")?;
+        let kept = peek(p.at(0));
+        let zeroed = [
+            peek(p.at(pg)),
+            peek(p.at(2 * pg - 1)),
+            peek(p.at(3 * pg - 1)),
+        ];
+        poke(p.at(pg), 0x33);
+        let again = peek(p.at(pg));
+        p.release()?;
         ensure_eq!(kept, 0x11, "page before the decommitted range");
-        ensure_eq!([z0, z1, z2], [0, 0, 0], "decommitted bytes");
+        ensure_eq!(zeroed, [0, 0, 0], "decommitted bytes");
         ensure_eq!(again, 0x33, "write after decommit");
         Ok(Verdict::Passed)
     }
 
     /// Reserved but uncommitted pages fault on read.
     pub fn reserved_pages_fault(a: &dyn PageAllocator, h: &dyn Harness) -> Outcome {
-        let r = reserve_pages(a, 1)?;
-        let base = r.base().as_ptr();
+        let p = Pages::reserve(a, 1)?;
         let faulted = h.faults(&|| {
-            peek(base);
+            peek(p.at(0));
         });
-        release(a, r)?;
+        p.release()?;
         match faulted {
             None => Ok(Verdict::Skipped("harness cannot isolate faults")),
             Some(f) => {
@@ -426,19 +502,17 @@ pub mod page {
 
     /// Read-only pages can be read but fault on write.
     pub fn read_only_pages_fault_on_write(a: &dyn PageAllocator, h: &dyn Harness) -> Outcome {
-        let r = reserve_pages(a, 1)?;
-        let base = r.base().as_ptr();
-        // SAFETY: `r` is ours and unreferenced.
-        step(unsafe { a.commit(&r, 0, a.page_size()) }, "commit")?;
-        poke(base, 7);
-        // SAFETY: as above.
-        step(unsafe { a.protect(&r, 0, a.page_size(), Protection::READ) }, "protect(READ)")?;
+        let pg = a.page_size();
+        let p = Pages::reserve(a, 1)?;
+        step(p.commit(0, pg), "commit")?;
+        poke(p.at(0), 7);
+        step(p.protect(0, pg, Protection::READ), "protect(READ)")?;
         let read = h.faults(&|| {
-            peek(base);
+            peek(p.at(0));
         });
-        let write = h.faults(&|| poke(base, 8));
-        let value = peek(base);
-        release(a, r)?;
+        let write = h.faults(&|| poke(p.at(0), 8));
+        let value = peek(p.at(0));
+        p.release()?;
         match (read, write) {
             (Some(read), Some(write)) => {
                 ensure!(!read, "reading a read-only page faulted");
@@ -453,20 +527,15 @@ pub mod page {
     /// Committed pages protected back to none fault on read.
     pub fn pages_protected_none_fault(a: &dyn PageAllocator, h: &dyn Harness) -> Outcome {
         let pg = a.page_size();
-        let r = reserve_pages(a, 2)?;
-        let base = r.base().as_ptr();
-        // SAFETY: `r` is ours and unreferenced.
-        step(unsafe { a.commit(&r, 0, 2 * pg) }, "commit")?;
-        // SAFETY: as above.
-        step(unsafe { a.protect(&r, pg, pg, Protection::NONE) }, "protect(NONE)")?;
-        // SAFETY: offset pg is inside the reservation.
-        let second = unsafe { base.add(pg) };
-        let first_ok = h.faults(&|| poke(base, 1));
-        let second_faults = h.faults(&|| {
-            peek(second);
+        let p = Pages::reserve(a, 2)?;
+        step(p.commit(0, 2 * pg), "commit")?;
+        step(p.protect(pg, pg, Protection::NONE), "protect(NONE)")?;
+        let first = h.faults(&|| poke(p.at(0), 1));
+        let second = h.faults(&|| {
+            peek(p.at(pg));
         });
-        release(a, r)?;
-        match (first_ok, second_faults) {
+        p.release()?;
+        match (first, second) {
             (Some(first), Some(second)) => {
                 ensure!(!first, "the page left read-write faulted");
                 ensure!(second, "the page protected NONE did not fault");
@@ -479,22 +548,18 @@ pub mod page {
     /// The guards around a fully committed reservation fault.
     pub fn guard_regions_fault(a: &dyn PageAllocator, h: &dyn Harness) -> Outcome {
         let pg = a.page_size();
-        let r = reserve_pages(a, 2)?;
-        // SAFETY: `r` is ours and unreferenced.
-        step(unsafe { a.commit(&r, 0, 2 * pg) }, "commit")?;
-        let base = r.base().as_ptr();
-        let before = base.wrapping_sub(1);
-        let after = base.wrapping_add(2 * pg);
-        let last = base.wrapping_add(2 * pg - 1);
-        let in_last = h.faults(&|| poke(last, 1));
+        let p = Pages::reserve(a, 2)?;
+        step(p.commit(0, 2 * pg), "commit")?;
+        let before = p.at(0).wrapping_sub(1);
+        let last = h.faults(&|| poke(p.at(2 * pg - 1), 1));
         let f_before = h.faults(&|| {
             peek(before);
         });
         let f_after = h.faults(&|| {
-            peek(after);
+            peek(p.at(2 * pg));
         });
-        release(a, r)?;
-        match (in_last, f_before, f_after) {
+        p.release()?;
+        match (last, f_before, f_after) {
             (Some(l), Some(b), Some(af)) => {
                 ensure!(!l, "the last usable byte faulted");
                 ensure!(b, "the byte before the base did not fault");
@@ -508,26 +573,24 @@ pub mod page {
     /// After release, the memory is gone (checked in isolation: the child
     /// reserves, commits, releases, then touches).
     pub fn released_pages_fault(a: &dyn PageAllocator, h: &dyn Harness) -> Outcome {
-        let setup_ok = AtomicBool::new(true);
         let faulted = h.faults(&|| {
-            let Ok(r) = reserve_pages(a, 1) else {
-                setup_ok.store(false, Ordering::Relaxed);
-                return;
-            };
-            let base = r.base().as_ptr();
-            // SAFETY: `r` is ours and unreferenced.
-            let committed = unsafe { a.commit(&r, 0, a.page_size()) }.is_ok();
-            poke(base, 1);
-            if !committed || release(a, r).is_err() {
+            let Ok(p) = Pages::reserve(a, 1) else {
                 return; // returning instead of faulting fails the check
+            };
+            let base = p.at(0);
+            if p.commit(0, a.page_size()).is_err() {
+                return;
+            }
+            poke(base, 1);
+            if p.release().is_err() {
+                return;
             }
             poke(base, 2);
         });
         match faulted {
             None => Ok(Verdict::Skipped("harness cannot isolate faults")),
             Some(f) => {
-                ensure!(setup_ok.load(Ordering::Relaxed), "reserve failed");
-                ensure!(f, "writing released memory did not fault");
+                ensure!(f, "writing released memory did not fault (or setup failed)");
                 Ok(Verdict::Passed)
             }
         }
@@ -547,7 +610,10 @@ pub mod futex {
         let word = AtomicU32::new(1);
         let t0 = h.now();
         let got = step(f.wait(&word, 0, None), "wait")?;
-        let timed = step(f.wait(&word, 2, Some(Duration::from_secs(60))), "timed wait")?;
+        let timed = step(
+            f.wait(&word, 2, Some(Duration::from_secs(60))),
+            "timed wait",
+        )?;
         let took = h.now() - t0;
         ensure_eq!(got, WaitOutcome::Mismatch, "untimed wait on a mismatch");
         ensure_eq!(timed, WaitOutcome::Mismatch, "timed wait on a mismatch");
@@ -575,16 +641,30 @@ pub mod futex {
         let got = step(f.wait(&word, 0, Some(timeout)), "wait")?;
         let took = h.now() - t0;
         ensure_eq!(got, WaitOutcome::TimedOut, "timed wait with no waker");
-        ensure!(took >= timeout, "returned after {took:?}, before the {timeout:?} timeout");
-        ensure!(took < timeout + SLACK, "returned after {took:?} for a {timeout:?} timeout");
+        ensure!(
+            took >= timeout,
+            "returned after {took:?}, before the {timeout:?} timeout"
+        );
+        ensure!(
+            took < timeout + SLACK,
+            "returned after {took:?} for a {timeout:?} timeout"
+        );
         Ok(Verdict::Passed)
     }
 
     /// Waking a word nobody waits on wakes nobody.
     pub fn wake_without_waiters_is_zero(f: &(dyn FutexLike + Sync), _h: &dyn Harness) -> Outcome {
         let word = AtomicU32::new(0);
-        ensure_eq!(step(f.wake(&word, 1), "wake(1)")?, 0, "wake(1) with no waiters");
-        ensure_eq!(step(f.wake(&word, u32::MAX), "wake(all)")?, 0, "wake(all) with no waiters");
+        ensure_eq!(
+            step(f.wake(&word, 1), "wake(1)")?,
+            0,
+            "wake(1) with no waiters"
+        );
+        ensure_eq!(
+            step(f.wake(&word, u32::MAX), "wake(all)")?,
+            0,
+            "wake(all) with no waiters"
+        );
         ensure_eq!(step(f.wake(&word, 0), "wake(0)")?, 0, "wake(0)");
         Ok(Verdict::Passed)
     }
@@ -620,7 +700,11 @@ pub mod futex {
             }
         });
         let took = h.now() - t0;
-        ensure_eq!(outcome.load(Ordering::Acquire), 0, "waiter outcome (0 = Woken)");
+        ensure_eq!(
+            outcome.load(Ordering::Acquire),
+            0,
+            "waiter outcome (0 = Woken)"
+        );
         ensure!(took < SLACK, "woken after {took:?}");
         if f.wake_count_is_exact() {
             ensure_eq!(woke.load(Ordering::Relaxed), 1, "wake counts summed");
@@ -677,9 +761,20 @@ pub mod futex {
             }
         });
         ensure!(!wake_err.load(Ordering::SeqCst), "wake returned an error");
-        ensure!(!over.load(Ordering::SeqCst), "wake(1) reported more than one woken");
-        ensure_eq!(other_outcomes.load(Ordering::SeqCst), 0, "waiters that did not return Woken");
-        ensure_eq!(woken_outcomes.load(Ordering::SeqCst), N, "waiters that returned Woken");
+        ensure!(
+            !over.load(Ordering::SeqCst),
+            "wake(1) reported more than one woken"
+        );
+        ensure_eq!(
+            other_outcomes.load(Ordering::SeqCst),
+            0,
+            "waiters that did not return Woken"
+        );
+        ensure_eq!(
+            woken_outcomes.load(Ordering::SeqCst),
+            N,
+            "waiters that returned Woken"
+        );
         if f.wake_count_is_exact() {
             ensure_eq!(counted.load(Ordering::SeqCst), N, "sum of wake counts");
         }
@@ -729,8 +824,16 @@ pub mod futex {
                 }
             }
         });
-        ensure_eq!(failed.load(Ordering::Relaxed), 0, "failure (1 = lost wake-up, 2 = error)");
-        ensure_eq!(rounds_done.load(Ordering::Relaxed), ROUNDS, "round trips completed");
+        ensure_eq!(
+            failed.load(Ordering::Relaxed),
+            0,
+            "failure (1 = lost wake-up, 2 = error)"
+        );
+        ensure_eq!(
+            rounds_done.load(Ordering::Relaxed),
+            ROUNDS,
+            "round trips completed"
+        );
         Ok(Verdict::Passed)
     }
 }
@@ -747,7 +850,9 @@ pub struct StdHarness {
 #[cfg(feature = "std")]
 impl Default for StdHarness {
     fn default() -> Self {
-        Self { origin: std::time::Instant::now() }
+        Self {
+            origin: std::time::Instant::now(),
+        }
     }
 }
 

@@ -37,8 +37,12 @@ pub enum WaitOutcome {
 /// Wait on a 32-bit word and wake waiters (see the [module docs](self)).
 pub trait FutexLike {
     /// Sleeps while `word == expected`, for at most `timeout`.
-    fn wait(&self, word: &AtomicU32, expected: u32, timeout: Option<Duration>)
-    -> Result<WaitOutcome>;
+    fn wait(
+        &self,
+        word: &AtomicU32,
+        expected: u32,
+        timeout: Option<Duration>,
+    ) -> Result<WaitOutcome>;
 
     /// Wakes up to `n` waiters on `word`; returns how many were woken.
     fn wake(&self, word: &AtomicU32, n: u32) -> Result<u32>;

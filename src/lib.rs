@@ -46,4 +46,4 @@ pub mod conformance;
 
 pub use errno::Errno;
 pub use futex::{FutexLike, WaitOutcome};
-pub use page::{Access, PageAllocator, Protection, ReserveOptions, Reservation};
+pub use page::{Access, PageAllocator, Protection, Reservation, ReserveOptions};

@@ -71,7 +71,11 @@ impl Protection {
     pub const READ_EXEC: Self = Self::plain(Access::ReadExec);
 
     const fn plain(access: Access) -> Self {
-        Self { access, bti: false, mte: false }
+        Self {
+            access,
+            bti: false,
+            mte: false,
+        }
     }
 
     /// The same protection with branch-target enforcement.
@@ -99,17 +103,27 @@ pub struct ReserveOptions {
 impl ReserveOptions {
     /// `max` usable bytes and no guards.
     pub const fn new(max: usize) -> Self {
-        Self { max, guard_before: 0, guard_after: 0 }
+        Self {
+            max,
+            guard_before: 0,
+            guard_after: 0,
+        }
     }
 
     /// Sets the guard before the usable part.
     pub const fn guard_before(self, bytes: usize) -> Self {
-        Self { guard_before: bytes, ..self }
+        Self {
+            guard_before: bytes,
+            ..self
+        }
     }
 
     /// Sets the guard after the usable part.
     pub const fn guard_after(self, bytes: usize) -> Self {
-        Self { guard_after: bytes, ..self }
+        Self {
+            guard_after: bytes,
+            ..self
+        }
     }
 
     /// The three sizes rounded up to `page` and their total, or
@@ -165,7 +179,12 @@ impl Reservation {
         total: usize,
     ) -> Self {
         debug_assert!(guard_before.checked_add(len).is_some_and(|n| n <= total));
-        Self { start, guard_before, len, total }
+        Self {
+            start,
+            guard_before,
+            len,
+            total,
+        }
     }
 
     /// The first usable byte (after the leading guard).
@@ -207,7 +226,7 @@ impl Reservation {
     /// Checks a sub-range against the contract (alignment to `page`, bounds)
     /// and returns its address. Backends call this before any system call.
     pub fn subrange(&self, offset: usize, len: usize, page: usize) -> Result<NonNull<u8>> {
-        if offset % page != 0 || len % page != 0 {
+        if !offset.is_multiple_of(page) || !len.is_multiple_of(page) {
             return Err(Errno::INVAL);
         }
         match offset.checked_add(len) {
@@ -241,8 +260,13 @@ pub trait PageAllocator {
     /// # Safety
     /// As for [`commit`](Self::commit); no live Rust reference may point into
     /// a range made less accessible than the reference needs.
-    unsafe fn protect(&self, r: &Reservation, offset: usize, len: usize, prot: Protection)
-    -> Result<()>;
+    unsafe fn protect(
+        &self,
+        r: &Reservation,
+        offset: usize,
+        len: usize,
+        prot: Protection,
+    ) -> Result<()>;
 
     /// Discards the contents of `[offset, offset + len)` of `r`; the range
     /// keeps its protection and reads as zero afterwards.
@@ -268,7 +292,10 @@ mod tests {
         let o = ReserveOptions::new(1).guard_before(1).guard_after(4097);
         assert_eq!(o.rounded(4096), Ok((4096, 4096, 8192, 16384)));
         assert_eq!(ReserveOptions::new(0).rounded(4096), Err(Errno::INVAL));
-        assert_eq!(ReserveOptions::new(usize::MAX).rounded(4096), Err(Errno::OVERFLOW));
+        assert_eq!(
+            ReserveOptions::new(usize::MAX).rounded(4096),
+            Err(Errno::OVERFLOW)
+        );
         let big = ReserveOptions::new(usize::MAX / 2).guard_after(usize::MAX / 2);
         assert_eq!(big.rounded(4096), Err(Errno::OVERFLOW));
     }
@@ -281,8 +308,14 @@ mod tests {
         let r = unsafe { Reservation::from_raw_parts(start, 16, 32, 64) };
         assert_eq!(r.base().as_ptr() as usize, start.as_ptr() as usize + 16);
         assert_eq!(r.guard_after(), 16);
-        assert_eq!(r.subrange(8, 24, 8).map(|p| p.as_ptr() as usize), Ok(start.as_ptr() as usize + 24));
-        assert_eq!(r.subrange(32, 0, 8).map(|p| p.as_ptr() as usize), Ok(start.as_ptr() as usize + 48));
+        assert_eq!(
+            r.subrange(8, 24, 8).map(|p| p.as_ptr() as usize),
+            Ok(start.as_ptr() as usize + 24)
+        );
+        assert_eq!(
+            r.subrange(32, 0, 8).map(|p| p.as_ptr() as usize),
+            Ok(start.as_ptr() as usize + 48)
+        );
         assert_eq!(r.subrange(4, 8, 8), Err(Errno::INVAL));
         assert_eq!(r.subrange(8, 4, 8), Err(Errno::INVAL));
         assert_eq!(r.subrange(24, 16, 8), Err(Errno::RANGE));

@@ -26,7 +26,10 @@ impl Harness for ForkHarness {
         let pid = unsafe { libc::fork() };
         assert!(pid >= 0, "fork failed");
         if pid == 0 {
-            let no_core = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+            let no_core = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
             // SAFETY: plain system calls in the child; no core file for the
             // expected crash.
             unsafe { libc::setrlimit(libc::RLIMIT_CORE, &no_core) };
@@ -47,7 +50,11 @@ impl Harness for ForkHarness {
             );
             Some(true)
         } else {
-            assert_eq!(libc::WEXITSTATUS(status), 0, "child failed without faulting");
+            assert_eq!(
+                libc::WEXITSTATUS(status),
+                0,
+                "child failed without faulting"
+            );
             Some(false)
         }
     }

@@ -21,7 +21,10 @@ fn exit_group_sets_the_exit_status() {
     let mut status = 0;
     // SAFETY: `pid` is our child.
     assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
-    assert!(libc::WIFEXITED(status), "child did not exit normally: {status:#x}");
+    assert!(
+        libc::WIFEXITED(status),
+        "child did not exit normally: {status:#x}"
+    );
     assert_eq!(libc::WEXITSTATUS(status), 42);
 }
 
@@ -42,14 +45,15 @@ extern "C" fn count_signal(_sig: libc::c_int) {
 /// absolute and re-used after each EINTR.
 #[test]
 fn eintr_never_extends_a_timeout() {
+    // SAFETY: an all-zero sigaction is a valid value (no handler, no flags).
+    let mut sa: libc::sigaction = unsafe { std::mem::zeroed() };
+    sa.sa_sigaction = count_signal as *const () as usize;
+    sa.sa_flags = 0; // no SA_RESTART: the futex call returns EINTR
+    // SAFETY: `sa.sa_mask` is a valid sigset_t to initialise.
+    unsafe { libc::sigemptyset(&mut sa.sa_mask) };
     // SAFETY: installs a handler that only touches an atomic.
-    unsafe {
-        let mut sa: libc::sigaction = std::mem::zeroed();
-        sa.sa_sigaction = count_signal as *const () as usize;
-        sa.sa_flags = 0; // no SA_RESTART
-        libc::sigemptyset(&mut sa.sa_mask);
-        assert_eq!(libc::sigaction(libc::SIGUSR1, &sa, std::ptr::null_mut()), 0);
-    }
+    let installed = unsafe { libc::sigaction(libc::SIGUSR1, &sa, std::ptr::null_mut()) };
+    assert_eq!(installed, 0);
     let timeout = Duration::from_millis(300);
     let done = AtomicU32::new(0);
     std::thread::scope(|s| {
@@ -75,9 +79,15 @@ fn eintr_never_extends_a_timeout() {
         let (r, took) = waiter.join().unwrap();
         assert_eq!(r, Ok(WaitOutcome::TimedOut));
         assert!(took >= timeout, "returned early after {took:?}");
-        assert!(took < timeout + Duration::from_millis(400), "EINTR extended the wait to {took:?}");
+        assert!(
+            took < timeout + Duration::from_millis(400),
+            "EINTR extended the wait to {took:?}"
+        );
     });
-    assert!(SIGNALS.load(Ordering::Relaxed) > 0, "no signal was delivered");
+    assert!(
+        SIGNALS.load(Ordering::Relaxed) > 0,
+        "no signal was delivered"
+    );
 }
 
 /// What the test expects of the CPU: `WRT_EXPECT_CPU` is set by
@@ -101,7 +111,11 @@ fn probe_reports_the_emulated_cpu() {
     let Some(present) = expected_hardening() else {
         panic!("set WRT_EXPECT_CPU=max|cortex-a57 when running aarch64 tests (scripts/test does)");
     };
-    assert_eq!((caps.mte, caps.bti, caps.pac), (present, present, present), "{caps:?}");
+    assert_eq!(
+        (caps.mte, caps.bti, caps.pac),
+        (present, present, present),
+        "{caps:?}"
+    );
 }
 
 /// BTI and MTE protections work where the CPU has them and are NOTSUP
@@ -123,7 +137,7 @@ fn hardening_protections_follow_the_cpu() {
     // The MTE page (or the untouched read-write page) is still writable.
     // SAFETY: offset pg is committed read-write (with or without tagging;
     // tag checks are off unless enabled with prctl).
-    unsafe { r.base().as_ptr().add(pg).write_volatile(9) };
+    unsafe { r.base().as_ptr().wrapping_add(pg).write_volatile(9) };
     // SAFETY: nothing refers into `r`.
     unsafe { a.release(r) }.unwrap();
 }

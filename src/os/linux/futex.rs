@@ -12,8 +12,8 @@ use core::sync::atomic::{AtomicU32, Ordering};
 use core::time::Duration;
 
 use linux_raw_sys::general::{
-    FUTEX_BITSET_MATCH_ANY, FUTEX_PRIVATE_FLAG, FUTEX_WAIT_BITSET, FUTEX_WAKE,
-    FUTEX2_PRIVATE, FUTEX2_SIZE_U32,
+    FUTEX_BITSET_MATCH_ANY, FUTEX_PRIVATE_FLAG, FUTEX_WAIT_BITSET, FUTEX_WAKE, FUTEX2_PRIVATE,
+    FUTEX2_SIZE_U32,
 };
 
 use super::syscall::{ret, ret_unit};
@@ -64,7 +64,12 @@ pub unsafe fn futex_wake(uaddr: *const u32, n: u32) -> Result<u32> {
     let n = n.min(i32::MAX as u32);
     // SAFETY: FUTEX_WAKE only hashes the address; it reads no memory.
     let woken = ret(unsafe {
-        syscall!(__NR_futex, uaddr as usize, (FUTEX_WAKE | FUTEX_PRIVATE_FLAG) as usize, n as usize)
+        syscall!(
+            __NR_futex,
+            uaddr as usize,
+            (FUTEX_WAKE | FUTEX_PRIVATE_FLAG) as usize,
+            n as usize
+        )
     })?;
     Ok(woken as u32)
 }

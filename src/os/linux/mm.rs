@@ -22,7 +22,7 @@ use linux_raw_sys::general::{
 use super::probe;
 use super::syscall::{ret, ret_unit};
 use crate::errno::{Errno, Result};
-use crate::page::{Access, PageAllocator, Protection, ReserveOptions, Reservation};
+use crate::page::{Access, PageAllocator, Protection, Reservation, ReserveOptions};
 
 /// `mmap(addr, len, prot, flags, fd, offset)`: creates a mapping.
 ///
@@ -99,7 +99,11 @@ impl LinuxPages {
     /// from the auxiliary vector; see [`probe::auxv`]).
     pub fn new() -> Result<Self> {
         let aux = probe::auxv()?;
-        Ok(Self { page_size: aux.page_size, bti: aux.bti(), mte: aux.mte() })
+        Ok(Self {
+            page_size: aux.page_size,
+            bti: aux.bti(),
+            mte: aux.mte(),
+        })
     }
 
     /// The `PROT_*` bits for `prot`, or [`Errno::NOTSUP`] when the CPU or

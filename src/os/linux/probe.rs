@@ -95,7 +95,11 @@ fn read_auxv() -> Result<Auxv> {
     let mut buf = [0u8; 1024];
     let n = read_file(c"/proc/self/auxv", &mut buf)?;
     let word = core::mem::size_of::<usize>();
-    let mut aux = Auxv { page_size: 0, hwcap: 0, hwcap2: 0 };
+    let mut aux = Auxv {
+        page_size: 0,
+        hwcap: 0,
+        hwcap2: 0,
+    };
     for pair in buf[..n].chunks_exact(2 * word) {
         let (k, v) = pair.split_at(word);
         let k = usize::from_ne_bytes(k.try_into().map_err(|_| Errno::IO)?);
@@ -250,13 +254,12 @@ mod tests {
     fn auxv_matches_libc() {
         let aux = auxv().unwrap();
         // SAFETY: getauxval is always safe to call.
-        let (pg, hw, hw2) = unsafe {
-            (
-                libc::getauxval(libc::AT_PAGESZ) as usize,
-                libc::getauxval(libc::AT_HWCAP) as usize,
-                libc::getauxval(libc::AT_HWCAP2) as usize,
-            )
-        };
+        let get = |t| unsafe { libc::getauxval(t) } as usize;
+        let (pg, hw, hw2) = (
+            get(libc::AT_PAGESZ),
+            get(libc::AT_HWCAP),
+            get(libc::AT_HWCAP2),
+        );
         assert_eq!((aux.page_size, aux.hwcap, aux.hwcap2), (pg, hw, hw2));
     }
 
@@ -264,6 +267,9 @@ mod tests {
     fn read_file_reports_missing_and_too_long() {
         let mut buf = [0u8; 4];
         assert_eq!(read_file(c"/nonexistent/wrt", &mut buf), Err(Errno::NOENT));
-        assert_eq!(read_file(c"/proc/self/auxv", &mut buf), Err(Errno::OVERFLOW));
+        assert_eq!(
+            read_file(c"/proc/self/auxv", &mut buf),
+            Err(Errno::OVERFLOW)
+        );
     }
 }

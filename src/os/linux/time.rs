@@ -20,7 +20,11 @@ pub fn monotonic_timespec() -> Result<Timespec> {
     let mut ts = MaybeUninit::<Timespec>::uninit();
     // SAFETY: the kernel writes one `struct __kernel_timespec` to `ts`.
     ret_unit(unsafe {
-        syscall!(__NR_clock_gettime, CLOCK_MONOTONIC as usize, ts.as_mut_ptr() as usize)
+        syscall!(
+            __NR_clock_gettime,
+            CLOCK_MONOTONIC as usize,
+            ts.as_mut_ptr() as usize
+        )
     })?;
     // SAFETY: initialised by the successful call above.
     Ok(unsafe { ts.assume_init() })
@@ -52,11 +56,17 @@ mod tests {
 
     #[test]
     fn deadline_arithmetic() {
-        let now = Timespec { tv_sec: 5, tv_nsec: 999_999_999 };
+        let now = Timespec {
+            tv_sec: 5,
+            tv_nsec: 999_999_999,
+        };
         let d = deadline(now, Duration::new(1, 2)).unwrap();
         assert_eq!((d.tv_sec, d.tv_nsec), (7, 1));
         assert!(deadline(now, Duration::MAX).is_none());
-        let edge = Timespec { tv_sec: i64::MAX, tv_nsec: 999_999_999 };
+        let edge = Timespec {
+            tv_sec: i64::MAX,
+            tv_nsec: 999_999_999,
+        };
         assert!(deadline(edge, Duration::from_nanos(1)).is_none());
     }
 
