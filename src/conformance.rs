@@ -185,12 +185,18 @@ pub const FUTEX_CHECKS: &[(&str, FutexCheck)] = &[
 /// Expands to one `#[test]` per conformance check, plus a test that the
 /// expansion covers [`PAGE_CHECKS`] and [`FUTEX_CHECKS`].
 ///
-/// ```ignore
+/// ```no_run
+/// use wrt_platform::conformance::StdHarness;
+/// use wrt_platform::os::linux::{LinuxFutex, LinuxPages};
+///
+/// // A real test harness also isolates faults (see tests/conformance.rs);
+/// // with `StdHarness` the fault checks would fail as skipped.
 /// wrt_platform::conformance_tests!(
 ///     pages: LinuxPages::new().unwrap(),
 ///     futex: LinuxFutex,
-///     harness: MyHarness::new()
+///     harness: StdHarness::default()
 /// );
+/// # fn main() {}
 /// ```
 #[macro_export]
 macro_rules! conformance_tests {
