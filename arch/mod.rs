@@ -13,8 +13,16 @@ pub(crate) mod linux;
 #[path = "aarch64/linux.rs"]
 pub(crate) mod linux;
 
+#[cfg(all(target_os = "nto", target_arch = "aarch64"))]
+#[path = "aarch64/qnx.rs"]
+pub(crate) mod qnx;
+
 #[cfg(all(
     target_os = "linux",
     not(any(target_arch = "x86_64", target_arch = "aarch64"))
 ))]
 compile_error!("wrt-platform: Linux is supported on x86_64 and aarch64 only");
+
+/// Bulk memory operations for `memory.fill` / `memory.copy`.
+#[cfg_attr(not(feature = "capi"), allow(dead_code))]
+pub(crate) mod mem;

@@ -23,6 +23,7 @@
 //! * `alloc`, `std`: optional; the library never needs them.
 //! * `conformance`: the backend conformance suite ([`conformance`]), which
 //!   every backend that can execute is tested against.
+//! * `capi`: the `wrt_*` C ABI ([`capi`]) that `libwrt_helper.a` exports.
 //! * `platform-*`: force or disambiguate the platform (see [`os`]).
 #![no_std]
 #![deny(clippy::undocumented_unsafe_blocks)]
@@ -40,9 +41,13 @@ pub mod errno;
 pub mod futex;
 pub mod os;
 pub mod page;
+pub mod wasm;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
+
+#[cfg(all(feature = "capi", wrt_os = "linux"))]
+pub mod capi;
 
 pub use errno::Errno;
 pub use futex::{FutexLike, WaitOutcome};

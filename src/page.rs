@@ -281,6 +281,15 @@ pub trait PageAllocator {
     /// # Safety
     /// `r` must come from this allocator; nothing may use its memory after.
     unsafe fn release(&self, r: Reservation) -> Result<()>;
+
+    /// Asks the OS to back `[offset, offset + len)` of `r` with huge pages
+    /// where it can (Linux transparent huge pages). A hint: contents and
+    /// protection do not change. [`Errno::NOTSUP`] where the platform has no
+    /// such hint (the default).
+    fn advise_huge_pages(&self, r: &Reservation, offset: usize, len: usize) -> Result<()> {
+        let _ = (r, offset, len);
+        Err(Errno::NOTSUP)
+    }
 }
 
 #[cfg(test)]

@@ -15,8 +15,8 @@
 use core::ptr::{self, NonNull};
 
 use linux_raw_sys::general::{
-    MADV_DONTNEED, MAP_ANONYMOUS, MAP_NORESERVE, MAP_PRIVATE, PROT_EXEC, PROT_NONE, PROT_READ,
-    PROT_WRITE,
+    MADV_DONTNEED, MADV_HUGEPAGE, MAP_ANONYMOUS, MAP_NORESERVE, MAP_PRIVATE, PROT_EXEC, PROT_NONE,
+    PROT_READ, PROT_WRITE,
 };
 
 use super::probe;
@@ -194,5 +194,17 @@ impl PageAllocator for LinuxPages {
     unsafe fn release(&self, r: Reservation) -> Result<()> {
         // SAFETY: the caller guarantees nothing uses the reservation.
         unsafe { munmap(r.mapping_start().as_ptr(), r.mapping_len()) }
+    }
+
+    /// `madvise(MADV_HUGEPAGE)`: transparent huge pages where the kernel's
+    /// mode is `always` or `madvise` (see [`probe::Thp`]); a no-op under
+    /// `never`. Only 2 MiB-aligned stretches of the range can use them.
+    fn advise_huge_pages(&self, r: &Reservation, offset: usize, len: usize) -> Result<()> {
+        let addr = r.subrange(offset, len, self.page_size)?;
+        if len == 0 {
+            return Ok(());
+        }
+        // SAFETY: MADV_HUGEPAGE changes neither contents nor protection.
+        unsafe { madvise(addr.as_ptr(), len, MADV_HUGEPAGE) }
     }
 }

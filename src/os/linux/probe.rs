@@ -7,6 +7,7 @@
 //! the guest CPU's values. The first read is cached for the process.
 
 use core::ffi::CStr;
+use core::mem::MaybeUninit;
 use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
 use linux_raw_sys::auxvec::{AT_HWCAP, AT_HWCAP2, AT_PAGESZ};
@@ -92,15 +93,15 @@ pub fn auxv() -> Result<Auxv> {
 /// Parses `/proc/self/auxv`: (type, value) pairs of native words ending
 /// with `AT_NULL`.
 fn read_auxv() -> Result<Auxv> {
-    let mut buf = [0u8; 1024];
-    let n = read_file(c"/proc/self/auxv", &mut buf)?;
+    let mut buf = [MaybeUninit::uninit(); 1024];
+    let data = read_file(c"/proc/self/auxv", &mut buf)?;
     let word = core::mem::size_of::<usize>();
     let mut aux = Auxv {
         page_size: 0,
         hwcap: 0,
         hwcap2: 0,
     };
-    for pair in buf[..n].chunks_exact(2 * word) {
+    for pair in data.chunks_exact(2 * word) {
         let (k, v) = pair.split_at(word);
         let k = usize::from_ne_bytes(k.try_into().map_err(|_| Errno::IO)?);
         let v = usize::from_ne_bytes(v.try_into().map_err(|_| Errno::IO)?);
@@ -118,9 +119,11 @@ fn read_auxv() -> Result<Auxv> {
     Ok(aux)
 }
 
-/// Reads a whole (small) file into `buf`; returns the length read, or
-/// [`Errno::OVERFLOW`] if it does not fit.
-fn read_file(path: &CStr, buf: &mut [u8]) -> Result<usize> {
+/// Reads a whole (small) file into `buf`; returns the bytes read, or
+/// [`Errno::OVERFLOW`] if it does not fit. The buffer may start
+/// uninitialised: zeroing it would be a `memset` call, which a libc-free
+/// link cannot resolve.
+fn read_file<'b>(path: &CStr, buf: &'b mut [MaybeUninit<u8>]) -> Result<&'b [u8]> {
     // SAFETY: `path` is NUL-terminated and outlives the call.
     let fd = ret(unsafe {
         syscall!(
@@ -148,7 +151,10 @@ fn read_file(path: &CStr, buf: &mut [u8]) -> Result<usize> {
     // SAFETY: `fd` was opened above and is closed exactly once.
     let closed = ret_unit(unsafe { syscall!(__NR_close, fd) });
     let len = result?;
-    closed.map(|()| len)
+    closed?;
+    // SAFETY: the kernel initialised the first `len` bytes (read returned
+    // their counts); `MaybeUninit<u8>` and `u8` have the same layout.
+    Ok(unsafe { core::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), len) })
 }
 
 /// Transparent huge pages, from `/sys/kernel/mm/transparent_hugepage/enabled`.
@@ -167,9 +173,9 @@ pub enum Thp {
 impl Thp {
     /// Reads the current mode.
     pub fn detect() -> Thp {
-        let mut buf = [0u8; 128];
+        let mut buf = [MaybeUninit::uninit(); 128];
         match read_file(c"/sys/kernel/mm/transparent_hugepage/enabled", &mut buf) {
-            Ok(n) => Self::parse(&buf[..n]),
+            Ok(text) => Self::parse(text),
             Err(_) => Thp::Unavailable,
         }
     }
@@ -269,7 +275,7 @@ mod tests {
 
     #[test]
     fn read_file_reports_missing_and_too_long() {
-        let mut buf = [0u8; 4];
+        let mut buf = [MaybeUninit::uninit(); 4];
         assert_eq!(read_file(c"/nonexistent/wrt", &mut buf), Err(Errno::NOENT));
         assert_eq!(
             read_file(c"/proc/self/auxv", &mut buf),

@@ -1,0 +1,375 @@
+//! Wasm linear memory on top of a [`PageAllocator`].
+//!
+//! A [`LinearMemory`] owns one [`Reservation`] for its whole life and never
+//! moves: the base address an AOT compiler bakes into its code stays valid
+//! across every `grow`, shared or not.
+//!
+//! # Address space
+//! * 32-bit memories with [`Bounds::Guarded`] (the default) reserve the full
+//!   4 GiB plus a guard after it. With the default guard
+//!   ([`MemoryConfig::DEFAULT_GUARD`], 4 GiB + 64 KiB) every access
+//!   `base + zext(addr) + offset + size` with 32-bit `addr` and `offset` and
+//!   `size <= 16` stays inside the reservation, so AOT code may elide bounds
+//!   checks: an access past the current size hits an inaccessible page and
+//!   faults.
+//! * [`Bounds::Explicit`] (required for memory64) reserves just the maximum
+//!   (or [`MemoryConfig::unbounded_reservation`] when there is none), with no
+//!   guard: compiled code must check bounds itself.
+//!
+//! # Sizes
+//! Everything is derived from the allocator's run-time page size (4, 16 or
+//! 64 KiB); a Wasm page (64 KiB) is always a whole number of OS pages.
+//!
+//! # Concurrency
+//! All methods take `&self`. `grow` and `reset` serialise on an internal
+//! lock; `size` and `base` never block. A shared memory only ever grows, so
+//! a size read once stays a valid bound for `fill` and `copy`. Accesses from
+//! several threads to the same bytes of a shared memory race as Wasm
+//! threads do; the Rust code here only touches memory through raw pointers.
+
+use core::hint::spin_loop;
+use core::ptr::NonNull;
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use crate::errno::Errno;
+use crate::page::{PageAllocator, Protection, Reservation, ReserveOptions};
+
+/// Bytes in a Wasm page.
+pub const WASM_PAGE_SIZE: u64 = 65536;
+/// The most pages a 32-bit memory may have (4 GiB).
+pub const MAX_PAGES_32: u64 = 1 << 16;
+/// The most pages a memory64 may have (2^64 bytes).
+pub const MAX_PAGES_64: u64 = 1 << 48;
+
+/// How compiled code keeps accesses in bounds.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Bounds {
+    /// 32-bit memories only: reserve 4 GiB plus `guard` inaccessible bytes,
+    /// so code may elide bounds checks for offsets the guard covers.
+    Guarded {
+        /// Bytes of inaccessible address space after the 4 GiB.
+        guard: u64,
+    },
+    /// No guard: reserve only what the memory can grow to; code checks
+    /// every access. Required for memory64; useful where address space is
+    /// small.
+    Explicit,
+}
+
+/// What to create (see [`LinearMemory::new`]).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct MemoryConfig {
+    /// Initial size in Wasm pages.
+    pub initial_pages: u64,
+    /// Declared maximum in Wasm pages (`None`: the index type's limit).
+    pub maximum_pages: Option<u64>,
+    /// A shared memory (threads proposal): needs a maximum; never shrinks,
+    /// so [`LinearMemory::reset`] refuses it.
+    pub shared: bool,
+    /// 64-bit indices (memory64): needs [`Bounds::Explicit`].
+    pub memory64: bool,
+    /// Ask for transparent huge pages (a hint; see
+    /// [`PageAllocator::advise_huge_pages`]). Ignored where unsupported.
+    pub huge_pages: bool,
+    /// Guard-based or explicit bounds.
+    pub bounds: Bounds,
+    /// Bytes reserved for an `Explicit` memory without a maximum; it cannot
+    /// grow past this (grow then fails, as Wasm allows).
+    pub unbounded_reservation: u64,
+}
+
+impl MemoryConfig {
+    /// The guard that covers any 32-bit offset plus a 16-byte access.
+    pub const DEFAULT_GUARD: u64 = (4 << 30) + WASM_PAGE_SIZE;
+    /// Default for [`unbounded_reservation`](Self::unbounded_reservation): 4 GiB.
+    pub const DEFAULT_UNBOUNDED_RESERVATION: u64 = 4 << 30;
+
+    /// A 32-bit, unshared, guarded memory of `initial_pages` with no maximum.
+    pub const fn new(initial_pages: u64) -> Self {
+        Self {
+            initial_pages,
+            maximum_pages: None,
+            shared: false,
+            memory64: false,
+            huge_pages: false,
+            bounds: Bounds::Guarded {
+                guard: Self::DEFAULT_GUARD,
+            },
+            unbounded_reservation: Self::DEFAULT_UNBOUNDED_RESERVATION,
+        }
+    }
+}
+
+/// Why a memory operation failed.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum MemoryError {
+    /// The configuration breaks a rule (initial > maximum, a maximum above
+    /// the index type's limit, shared without a maximum, memory64 with a
+    /// guard, reset of a shared memory).
+    Invalid,
+    /// A range lies (partly) outside the memory's current size.
+    OutOfBounds,
+    /// `address + length` (or a size in bytes) does not fit in 64 bits.
+    Overflow,
+    /// `grow` would pass the maximum (declared, or what the reservation
+    /// holds).
+    OverMaximum,
+    /// The operating system refused address space or memory.
+    Os(Errno),
+}
+
+/// A Wasm linear memory (see the [module docs](self)).
+#[derive(Debug)]
+pub struct LinearMemory<A: PageAllocator> {
+    alloc: A,
+    res: Reservation,
+    /// Current size in bytes (a multiple of [`WASM_PAGE_SIZE`]).
+    size: AtomicU64,
+    initial_pages: u64,
+    /// The effective maximum: declared, or the limit, capped by the
+    /// reservation.
+    maximum_pages: u64,
+    shared: bool,
+    memory64: bool,
+    lock: AtomicBool,
+}
+
+/// Holds the grow/reset lock; releases it on drop.
+struct Guard<'a>(&'a AtomicBool);
+
+impl Drop for Guard<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
+/// `usize` from `u64`, or `Overflow` (32-bit hosts).
+fn to_usize(n: u64) -> Result<usize, MemoryError> {
+    usize::try_from(n).map_err(|_| MemoryError::Overflow)
+}
+
+impl<A: PageAllocator> LinearMemory<A> {
+    /// Reserves the address space and commits the initial pages.
+    pub fn new(alloc: A, cfg: &MemoryConfig) -> Result<Self, MemoryError> {
+        let limit = if cfg.memory64 {
+            MAX_PAGES_64
+        } else {
+            MAX_PAGES_32
+        };
+        let declared_max = cfg.maximum_pages.unwrap_or(limit);
+        if declared_max > limit
+            || cfg.initial_pages > declared_max
+            || (cfg.shared && cfg.maximum_pages.is_none())
+            || (cfg.memory64 && cfg.bounds != Bounds::Explicit)
+            || !page_size_ok(alloc.page_size())
+        {
+            return Err(MemoryError::Invalid);
+        }
+        let initial_bytes = cfg.initial_pages * WASM_PAGE_SIZE; // <= 2^64 - 2^16
+        let (usable, guard) = match cfg.bounds {
+            Bounds::Guarded { guard } => (MAX_PAGES_32 * WASM_PAGE_SIZE, guard),
+            Bounds::Explicit => match cfg.maximum_pages {
+                Some(max) => (
+                    max.checked_mul(WASM_PAGE_SIZE)
+                        .ok_or(MemoryError::Overflow)?,
+                    0,
+                ),
+                None => (cfg.unbounded_reservation.max(initial_bytes), 0),
+            },
+        };
+        // A zero-page memory still reserves one Wasm page, so the base is a
+        // real, inaccessible address.
+        let opts = ReserveOptions::new(to_usize(usable.max(WASM_PAGE_SIZE))?)
+            .guard_after(to_usize(guard)?);
+        let res = alloc.reserve(&opts).map_err(MemoryError::Os)?;
+        let maximum_pages = declared_max.min(res.len() as u64 / WASM_PAGE_SIZE);
+        let mem = LinearMemory {
+            alloc,
+            res,
+            size: AtomicU64::new(0),
+            initial_pages: cfg.initial_pages,
+            maximum_pages,
+            shared: cfg.shared,
+            memory64: cfg.memory64,
+            lock: AtomicBool::new(false),
+        };
+        if cfg.huge_pages {
+            // A hint: a platform without it simply does not use huge pages.
+            let _ = mem.alloc.advise_huge_pages(&mem.res, 0, mem.res.len());
+        }
+        if cfg.initial_pages > maximum_pages {
+            return Err(MemoryError::OverMaximum); // `mem` drops: released
+        }
+        mem.grow(cfg.initial_pages)?;
+        Ok(mem)
+    }
+
+    /// The first byte of the memory. Stable for the memory's life.
+    #[inline]
+    pub fn base(&self) -> NonNull<u8> {
+        self.res.base()
+    }
+
+    /// Current size in Wasm pages.
+    #[inline]
+    pub fn size_pages(&self) -> u64 {
+        self.size.load(Ordering::Acquire) / WASM_PAGE_SIZE
+    }
+
+    /// Current size in bytes.
+    #[inline]
+    pub fn size_bytes(&self) -> u64 {
+        self.size.load(Ordering::Acquire)
+    }
+
+    /// The effective maximum in pages (declared, capped by the reservation).
+    pub fn maximum_pages(&self) -> u64 {
+        self.maximum_pages
+    }
+
+    /// Whether the memory is shared.
+    pub fn is_shared(&self) -> bool {
+        self.shared
+    }
+
+    /// Whether the memory has 64-bit indices.
+    pub fn is_memory64(&self) -> bool {
+        self.memory64
+    }
+
+    /// The underlying reservation.
+    pub fn reservation(&self) -> &Reservation {
+        &self.res
+    }
+
+    fn lock(&self) -> Guard<'_> {
+        while self
+            .lock
+            .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            spin_loop();
+        }
+        Guard(&self.lock)
+    }
+
+    /// `memory.grow`: adds `delta` pages and returns the old size in pages.
+    ///
+    /// Commits only the new pages, with one protect call. On any error the
+    /// size and contents are exactly as before. `delta == 0` returns the
+    /// size without a system call.
+    pub fn grow(&self, delta: u64) -> Result<u64, MemoryError> {
+        let _guard = self.lock();
+        let old_bytes = self.size.load(Ordering::Relaxed);
+        let old = old_bytes / WASM_PAGE_SIZE;
+        if delta == 0 {
+            return Ok(old);
+        }
+        let new = old.checked_add(delta).ok_or(MemoryError::OverMaximum)?;
+        if new > self.maximum_pages {
+            return Err(MemoryError::OverMaximum);
+        }
+        // new <= maximum_pages <= reservation / 64 KiB: fits in usize.
+        let (offset, len) = (to_usize(old_bytes)?, to_usize(delta * WASM_PAGE_SIZE)?);
+        // SAFETY: the range lies past the current size, where no reference
+        // (Rust or Wasm) may point.
+        if let Err(e) = unsafe { self.alloc.commit(&self.res, offset, len) } {
+            // An OS may fail half-way; put every page past the size back
+            // to inaccessible so guard-based bounds stay exact.
+            // SAFETY: as above.
+            let _ = unsafe { self.alloc.protect(&self.res, offset, len, Protection::NONE) };
+            return Err(MemoryError::Os(e));
+        }
+        self.size.store(new * WASM_PAGE_SIZE, Ordering::Release);
+        Ok(old)
+    }
+
+    /// Checks `[addr, addr + len)` against the current size.
+    fn check(&self, addr: u64, len: u64) -> Result<usize, MemoryError> {
+        let end = addr.checked_add(len).ok_or(MemoryError::Overflow)?;
+        if end > self.size_bytes() {
+            return Err(MemoryError::OutOfBounds);
+        }
+        to_usize(addr)
+    }
+
+    /// `memory.fill`: sets `len` bytes at `dst` to `value`. Bounds are
+    /// checked before any byte is written; `len == 0` at `dst == size` is
+    /// fine.
+    pub fn fill(&self, dst: u64, value: u8, len: u64) -> Result<(), MemoryError> {
+        let dst = self.check(dst, len)?;
+        // SAFETY: [dst, dst + len) is within the committed size (checked).
+        unsafe {
+            crate::arch::mem::fill(self.base().as_ptr().wrapping_add(dst), value, len as usize)
+        };
+        Ok(())
+    }
+
+    /// `memory.copy`: copies `len` bytes from `src` to `dst`; the ranges may
+    /// overlap. Both are checked before any byte is written.
+    pub fn copy(&self, dst: u64, src: u64, len: u64) -> Result<(), MemoryError> {
+        let dst = self.check(dst, len)?;
+        let src = self.check(src, len)?;
+        let base = self.base().as_ptr();
+        // SAFETY: both ranges are within the committed size (checked);
+        // `arch::mem::copy` handles overlap.
+        unsafe {
+            crate::arch::mem::copy(base.wrapping_add(dst), base.wrapping_add(src), len as usize)
+        };
+        Ok(())
+    }
+
+    /// Brings the memory back to its initial size with zeroed contents, for
+    /// instance pooling: pages past the initial size become inaccessible
+    /// and are given back; the rest is decommitted (reads zero, costs no
+    /// memory until touched), except the first `keep_resident` bytes
+    /// (rounded up to OS pages, at most the initial size), which are
+    /// zeroed in place and stay resident. Shared memories cannot be reset.
+    ///
+    /// # Safety
+    /// No thread may access the memory during the call (no Rust reference,
+    /// no running Wasm code).
+    pub unsafe fn reset(&self, keep_resident: u64) -> Result<(), MemoryError> {
+        if self.shared {
+            return Err(MemoryError::Invalid);
+        }
+        let _guard = self.lock();
+        let page = self.alloc.page_size() as u64;
+        let cur = self.size.load(Ordering::Relaxed);
+        let init = self.initial_pages * WASM_PAGE_SIZE;
+        let keep = keep_resident.min(init).next_multiple_of(page).min(init);
+        let (keep_u, init_u, cur_u) = (to_usize(keep)?, to_usize(init)?, to_usize(cur)?);
+        if cur > init {
+            // SAFETY: the caller guarantees nothing accesses the memory.
+            unsafe {
+                self.alloc
+                    .protect(&self.res, init_u, cur_u - init_u, Protection::NONE)
+            }
+            .map_err(MemoryError::Os)?;
+            // From here on the size is the initial size, even if a later
+            // step fails: the pages past it are already inaccessible.
+            self.size.store(init, Ordering::Release);
+        }
+        // SAFETY: as above.
+        unsafe { self.alloc.decommit(&self.res, keep_u, cur_u - keep_u) }
+            .map_err(MemoryError::Os)?;
+        // SAFETY: [0, keep) is committed read-write (keep <= init <= size).
+        unsafe { crate::arch::mem::fill(self.base().as_ptr(), 0, keep_u) };
+        Ok(())
+    }
+}
+
+impl<A: PageAllocator> Drop for LinearMemory<A> {
+    fn drop(&mut self) {
+        // SAFETY: `self.res` is not used again (`self` is being dropped and
+        // `Reservation` has no destructor of its own).
+        let res = unsafe { core::ptr::read(&self.res) };
+        // SAFETY: `&mut self`: nothing else can use the memory any more.
+        let _ = unsafe { self.alloc.release(res) };
+    }
+}
+
+/// A Wasm page must be a whole number of OS pages.
+fn page_size_ok(page: usize) -> bool {
+    page.is_power_of_two() && page as u64 <= WASM_PAGE_SIZE
+}

@@ -1,0 +1,173 @@
+/*
+ * A real C client of libwrt_helper.a: the linear-memory C ABI, from C,
+ * against include/wrt_helper.h. Built five ways by scripts/c-tests:
+ * glibc dynamic, gcc -static, musl-gcc -static, aarch64-linux-gnu-gcc
+ * -static (run under qemu-aarch64-static), and -nostdlib with the tiny
+ * _start below (-DWRT_NOLIBC), which proves the helper needs nothing from
+ * libc.
+ *
+ * Prints "c-memory-test: N passed, M failed" and exits with M != 0.
+ */
+#include "wrt_helper.h"
+
+#ifdef WRT_NOLIBC
+/* ---- just enough of a C runtime: write(2) and exit_group(2) ---- */
+static long sys3(long nr, long a, long b, long c) {
+#if defined(__x86_64__)
+    long ret;
+    __asm__ volatile("syscall" : "=a"(ret) : "a"(nr), "D"(a), "S"(b), "d"(c) : "rcx", "r11", "memory");
+    return ret;
+#elif defined(__aarch64__)
+    register long x8 __asm__("x8") = nr;
+    register long x0 __asm__("x0") = a;
+    register long x1 __asm__("x1") = b;
+    register long x2 __asm__("x2") = c;
+    __asm__ volatile("svc #0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2) : "memory");
+    return x0;
+#else
+#error "unsupported architecture"
+#endif
+}
+#if defined(__x86_64__)
+enum { NR_WRITE = 1, NR_EXIT_GROUP = 231 };
+#else
+enum { NR_WRITE = 64, NR_EXIT_GROUP = 94 };
+#endif
+static size_t slen(const char *s) { size_t n = 0; while (s[n]) n++; return n; }
+static void out(const char *s) { sys3(NR_WRITE, 1, (long)s, (long)slen(s)); }
+static void out_u(unsigned long v) {
+    char buf[24];
+    int i = 23;
+    buf[i] = 0;
+    do { buf[--i] = (char)('0' + v % 10); v /= 10; } while (v);
+    out(buf + i);
+}
+static int run(void);
+__attribute__((noreturn)) void wrt_c_main(void) {
+    sys3(NR_EXIT_GROUP, run(), 0, 0);
+    __builtin_unreachable();
+}
+/* The kernel enters _start with sp 16-byte aligned; call into C from there. */
+#if defined(__x86_64__)
+__asm__(".globl _start\n_start:\n  xor %rbp, %rbp\n  and $-16, %rsp\n  call wrt_c_main\n  ud2\n");
+#else
+__asm__(".globl _start\n_start:\n  mov x29, #0\n  mov x30, #0\n  bl wrt_c_main\n  brk #1\n");
+#endif
+#else
+#include <stdio.h>
+static void out(const char *s) { fputs(s, stdout); }
+static void out_u(unsigned long v) { printf("%lu", v); }
+static int run(void);
+int main(void) { int failed = run(); fflush(stdout); return failed; }
+#endif
+
+static unsigned passed, failed;
+
+static void check(int ok, const char *what) {
+    if (ok) {
+        passed++;
+    } else {
+        failed++;
+        out("FAIL: ");
+        out(what);
+        out("\n");
+    }
+}
+
+#define PAGE 65536ull
+
+static int all_bytes(const uint8_t *p, uint64_t n, uint8_t v) {
+    for (uint64_t i = 0; i < n; i++)
+        if (p[i] != v) return 0;
+    return 1;
+}
+
+static int run(void) {
+    wrt_memory_t m = 0;
+
+    /* create / base / size */
+    check(wrt_memory_create(1, 4, 0, &m) == WRT_OK, "create(1, max 4)");
+    uint8_t *base = wrt_memory_base(m);
+    check(base != 0, "base is not NULL");
+    check(wrt_memory_size(m) == 1, "size is 1 page");
+    check(all_bytes(base, PAGE, 0), "new memory reads zero");
+    for (uint64_t i = 0; i < PAGE; i++) base[i] = (uint8_t)(i * 7 + 1);
+
+    /* grow */
+    check(wrt_memory_grow(m, 1) == 1, "grow(1) returns the old size 1");
+    check(wrt_memory_base(m) == base, "grow does not move the memory");
+    check(wrt_memory_size(m) == 2, "size is 2 after grow");
+    check(all_bytes(base + PAGE, PAGE, 0), "grown page reads zero");
+    check(wrt_memory_grow(m, 3) == WRT_E_OVER_MAXIMUM, "grow past the maximum fails");
+    check(wrt_memory_size(m) == 2, "size unchanged after a failed grow");
+    check(wrt_memory_grow(m, 0) == 2, "grow(0) returns the size");
+    check(wrt_memory_grow(m, UINT64_MAX) == WRT_E_OVER_MAXIMUM, "grow(UINT64_MAX) fails");
+    int kept = 1;
+    for (uint64_t i = 0; i < PAGE; i++) kept &= base[i] == (uint8_t)(i * 7 + 1);
+    check(kept, "contents survive grows and failed grows");
+
+    /* fill */
+    check(wrt_memory_fill(m, 100, 0xAB, 1000) == WRT_OK, "fill");
+    check(all_bytes(base + 100, 1000, 0xAB) && base[99] == (uint8_t)(99 * 7 + 1) &&
+              base[1100] == (uint8_t)(1100 * 7 + 1),
+          "fill wrote exactly its range");
+    check(wrt_memory_fill(m, 2 * PAGE - 10, 0x11, 11) == WRT_E_OUT_OF_BOUNDS, "fill past the end fails");
+    check(all_bytes(base + 2 * PAGE - 10, 10, 0), "a failed fill writes nothing");
+    check(wrt_memory_fill(m, UINT64_MAX, 1, 2) == WRT_E_OVERFLOW, "fill with wrapping dst + len fails");
+    check(wrt_memory_fill(m, 2 * PAGE, 1, 0) == WRT_OK, "zero-length fill at the end is fine");
+
+    /* copy, overlapping both ways, against a byte-by-byte reference */
+    uint8_t ref[300];
+    for (int i = 0; i < 300; i++) ref[i] = base[i];
+    check(wrt_memory_copy(m, 10, 0, 200) == WRT_OK, "copy forward-overlapping");
+    for (int i = 199; i >= 0; i--) ref[10 + i] = ref[i];
+    int same = 1;
+    for (int i = 0; i < 300; i++) same &= base[i] == ref[i];
+    check(same, "copy with dst > src overlapping matches memmove");
+    check(wrt_memory_copy(m, 0, 10, 200) == WRT_OK, "copy backward-overlapping");
+    for (int i = 0; i < 200; i++) ref[i] = ref[10 + i];
+    same = 1;
+    for (int i = 0; i < 300; i++) same &= base[i] == ref[i];
+    check(same, "copy with dst < src overlapping matches memmove");
+    check(wrt_memory_copy(m, 0, 2 * PAGE - 5, 6) == WRT_E_OUT_OF_BOUNDS, "copy from past the end fails");
+    check(wrt_memory_copy(m, 2 * PAGE - 5, 0, 6) == WRT_E_OUT_OF_BOUNDS, "copy to past the end fails");
+    check(base[2 * PAGE - 5] == 0, "a failed copy writes nothing");
+
+    /* reset: back to the initial size, zeroed */
+    check(wrt_memory_reset(m, 0) == WRT_OK, "reset");
+    check(wrt_memory_size(m) == 1, "reset returns to the initial size");
+    check(all_bytes(base, PAGE, 0), "reset memory reads zero");
+    check(wrt_memory_grow(m, 1) == 1, "grow after reset");
+    check(all_bytes(base + PAGE, PAGE, 0), "page regrown after reset reads zero");
+
+    /* destroy and stale handles */
+    check(wrt_memory_destroy(m) == WRT_OK, "destroy");
+    check(wrt_memory_destroy(m) == WRT_E_BAD_HANDLE, "second destroy is a bad handle");
+    check(wrt_memory_size(m) == WRT_E_BAD_HANDLE, "size of a destroyed memory");
+    check(wrt_memory_base(m) == 0, "base of a destroyed memory is NULL");
+    check(wrt_memory_grow(m, 1) == WRT_E_BAD_HANDLE, "grow of a destroyed memory");
+    check(wrt_memory_fill(0, 0, 0, 0) == WRT_E_BAD_HANDLE, "the 0 handle");
+
+    /* creation errors */
+    check(wrt_memory_create(1, 1, 0, 0) == WRT_E_NULL, "create with NULL out");
+    check(wrt_memory_create(1, 1, 1u << 31, &m) == WRT_E_BAD_FLAGS, "unknown flags");
+    check(wrt_memory_create(1, WRT_NO_MAXIMUM, WRT_MEMORY_SHARED, &m) == WRT_E_INVALID,
+          "shared without a maximum");
+    check(wrt_memory_create(3, 2, 0, &m) == WRT_E_INVALID, "initial above maximum");
+
+    /* a shared memory64 with explicit bounds */
+    wrt_memory_t s = 0;
+    check(wrt_memory_create(2, 8, WRT_MEMORY_SHARED | WRT_MEMORY_64, &s) == WRT_OK, "shared memory64");
+    check(wrt_memory_grow(s, 6) == 2, "grow a shared memory to its maximum");
+    check(wrt_memory_reset(s, 0) == WRT_E_INVALID, "reset of a shared memory is refused");
+    check(wrt_memory_destroy(s) == WRT_OK, "destroy the shared memory");
+
+    check(wrt_strerror(WRT_E_OVERFLOW) != 0 && wrt_strerror(12345) != 0, "wrt_strerror never NULL");
+
+    out("c-memory-test: ");
+    out_u(passed);
+    out(" passed, ");
+    out_u(failed);
+    out(" failed\n");
+    return failed != 0;
+}
