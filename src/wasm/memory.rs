@@ -237,6 +237,11 @@ impl<A: PageAllocator> LinearMemory<A> {
         self.memory64
     }
 
+    /// The allocator the memory was made with.
+    pub fn allocator(&self) -> &A {
+        &self.alloc
+    }
+
     /// The underlying reservation.
     pub fn reservation(&self) -> &Reservation {
         &self.res
