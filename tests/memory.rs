@@ -319,15 +319,17 @@ fn huge_pages_are_advised() {
         let mut in_mapping = false;
         let mut flags = None;
         for line in smaps.lines() {
-            if let Some((range, _)) = line.split_once(' ') {
-                if let Some((lo, hi)) = range.split_once('-') {
-                    if let (Ok(lo), Ok(hi)) =
-                        (usize::from_str_radix(lo, 16), usize::from_str_radix(hi, 16))
-                    {
-                        in_mapping = lo <= base && base < hi;
-                        continue;
-                    }
-                }
+            // A mapping's header line starts with "lo-hi "; its fields follow.
+            let range = line.split_once(' ').and_then(|(r, _)| r.split_once('-'));
+            let bounds = range.and_then(|(lo, hi)| {
+                Some((
+                    usize::from_str_radix(lo, 16).ok()?,
+                    usize::from_str_radix(hi, 16).ok()?,
+                ))
+            });
+            if let Some((lo, hi)) = bounds {
+                in_mapping = lo <= base && base < hi;
+                continue;
             }
             if in_mapping && line.starts_with("VmFlags:") {
                 flags = Some(line.to_owned());

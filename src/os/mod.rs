@@ -8,7 +8,7 @@
 //! |---|---|---|
 //! | Linux x86_64 / aarch64 | [`linux`] | `PageAllocator` + `FutexLike` + capability probe |
 //! | macOS arm64 | `macos` | error numbering only; backend not yet written |
-//! | QNX 7.1 aarch64 | `qnx` | error numbering only; backend not yet written |
+//! | QNX 7.1 aarch64 | `qnx` | `PageAllocator` + `FutexLike`; built and checked, not executed |
 //! | Zephyr aarch64 | `zephyr` | error numbering only; backend not yet written |
 //! | bare metal EL1 | `baremetal` | error numbering only; backend not yet written |
 
