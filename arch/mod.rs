@@ -17,6 +17,10 @@ pub(crate) mod linux;
 #[path = "aarch64/qnx.rs"]
 pub(crate) mod qnx;
 
+#[cfg(all(target_os = "macos", target_arch = "aarch64"))]
+#[path = "aarch64/macos.rs"]
+pub(crate) mod macos;
+
 #[cfg(all(
     target_os = "linux",
     not(any(target_arch = "x86_64", target_arch = "aarch64"))

@@ -7,7 +7,7 @@
 //! | platform | module | state |
 //! |---|---|---|
 //! | Linux x86_64 / aarch64 | [`linux`] | `PageAllocator` + `FutexLike` + capability probe |
-//! | macOS arm64 | `macos` | error numbering only; backend not yet written |
+//! | macOS arm64 | `macos` | `PageAllocator` + `FutexLike` + purgeable, pressure, code pages; built and checked, not executed |
 //! | QNX 7.1 aarch64 | `qnx` | `PageAllocator` + `FutexLike`; built and checked, not executed |
 //! | Zephyr aarch64 | `zephyr` | error numbering only; backend not yet written |
 //! | bare metal EL1 | `baremetal` | error numbering only; backend not yet written |

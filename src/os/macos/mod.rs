@@ -1,9 +1,70 @@
-//! macOS arm64 backend (XNU, no libSystem).
+//! macOS arm64 backend (XNU, no libSystem): raw BSD system calls and Mach
+//! traps, `svc #0x80`.
 //!
-//! Only the error numbering exists so far; the trap wrappers, `PageAllocator`
-//! and `FutexLike` are not yet written, and nothing here has run on a Mac.
+//! **Builds and is checked; not executed.** No Mac runs here. The library
+//! builds for `aarch64-apple-darwin`, `scripts/check-macos` checks the trap
+//! sequences in its disassembly and that it references no libSystem symbol,
+//! and everything that is not a trap (encoders, decoders, layouts, timeout
+//! arithmetic, builder validation, every constant) runs in the host's unit
+//! tests. Apple does not promise a stable system-call ABI (QA1118); this
+//! backend follows xnu-11417 (macOS 15).
+//!
+//! | file | what |
+//! |---|---|
+//! | [`consts`] | every XNU number used, with its source; pinned by a test |
+//! | [`abi`] | `(x0, carry)` decoding, `kern_return_t` decoding and errno mapping |
+//! | [`sys`] | one `#[inline(never)]` function per call (the ones the disassembly check inspects) |
+//! | [`time`] | `mach_absolute_time` deadlines (trap -3, timebase trap -89) |
+//! | [`mm`] | [`MacOsPages`] (`PageAllocator`): mmap / mprotect / `MAP_FIXED` decommit / munmap |
+//! | [`builder`] | [`MacOsAllocatorBuilder`]: limits, guards, VM flags, tag, max protection, inheritance |
+//! | [`futex`] | [`MacOsFutex`] (`FutexLike`): `__ulock_wait2` / `__ulock_wait` / `__ulock_wake` |
+//! | [`purgeable`] | purgeable memory (`VM_FLAGS_PURGABLE`, `mach_vm_purgable_control`) |
+//! | [`pressure`] | memory-pressure level and available memory (`sysctlbyname`), polling helper |
+//! | [`code`] | instruction-cache maintenance for code pages (`dc cvau` / `ic ivau`) |
+//! | `errno` | XNU error numbers |
+//!
+//! The trap wrappers themselves are in `arch/aarch64/macos.rs`.
+//!
+//! Errors the backend produces itself are spelled with XNU numbers
+//! (`abi::xnu(errno::EINVAL)`) in the parts that also run on the host, so
+//! that host tests compare macOS numbers; in a macOS build they equal
+//! [`Errno::INVAL`](crate::Errno::INVAL) and friends.
+//!
+//! Not built: `vm_copy` and copy-on-write `vm_remap` (MIG routines sent
+//! with `mach_msg`; every message field would have to be pinned to
+//! `mach_vm.defs` byte for byte), `MAP_JIT` code pages (their write/execute
+//! switch, `pthread_jit_write_protect_np`, is a libSystem routine),
+//! `UL_UNFAIR_LOCK`, and a push notification for memory pressure.
 
 // Host unit tests compile this module without using all of it.
 #![cfg_attr(not(wrt_os = "macos"), allow(dead_code))]
 
+#[cfg(all(wrt_os = "macos", not(target_arch = "aarch64")))]
+compile_error!("wrt-platform: the macOS backend supports arm64 (aarch64-apple-darwin) only");
+
 pub(crate) mod errno;
+
+pub mod abi;
+pub mod builder;
+pub mod code;
+pub mod consts;
+pub mod futex;
+pub mod mm;
+pub mod pressure;
+pub mod purgeable;
+pub mod time;
+
+#[cfg(wrt_os = "macos")]
+pub mod sys;
+
+pub use builder::{Inheritance, MacOsAllocatorBuilder, MaxProtection, VmFlags};
+#[cfg(wrt_os = "macos")]
+pub use futex::MacOsFutex;
+#[cfg(wrt_os = "macos")]
+pub use mm::{MacOsPages, page_size};
+pub use pressure::{MemoryPressure, PressureChange, PressureLevel, PressureSource};
+#[cfg(wrt_os = "macos")]
+pub use pressure::{SysctlPressure, available_memory_percent, pressure_level};
+#[cfg(wrt_os = "macos")]
+pub use purgeable::PurgeableRegion;
+pub use purgeable::PurgeableState;

@@ -1,0 +1,424 @@
+//! Every XNU number the macOS backend uses, typed by hand with its source.
+//!
+//! Sources are apple-oss-distributions/xnu (xnu-11417.101.15 unless a
+//! commit is named), as collected in the project's reference sheet
+//! (`platform-abi.md` section A) and re-read where noted. A test at the end
+//! of this file pins every value to the sheet, so a typo fails the build's
+//! host tests instead of a Mac at run time.
+//!
+//! The `errno` values are in `super::errno` (pinned by the same test).
+
+/// BSD system-call numbers (XNU `bsd/kern/syscalls.master`); loaded into x16.
+pub mod sys_nr {
+    /// `munmap(addr, len)`.
+    pub const MUNMAP: u32 = 73;
+    /// `mprotect(addr, len, prot)`.
+    pub const MPROTECT: u32 = 74;
+    /// `madvise(addr, len, advice)`.
+    pub const MADVISE: u32 = 75;
+    /// `mmap(addr, len, prot, flags, fd, pos)`.
+    pub const MMAP: u32 = 197;
+    /// `__sysctl(name, namelen, old, oldlenp, new, newlen)`.
+    pub const SYSCTL: u32 = 202;
+    /// `minherit(addr, len, inherit)` (`250 AUE_MINHERIT`).
+    pub const MINHERIT: u32 = 250;
+    /// `sysctlbyname(name, namelen, old, oldlenp, new, newlen)`; `namelen`
+    /// excludes the NUL (`bsd/kern/kern_newsysctl.c` `sys_sysctlbyname`).
+    pub const SYSCTLBYNAME: u32 = 274;
+    /// `__ulock_wait(op, addr, value, timeout_us)`.
+    pub const ULOCK_WAIT: u32 = 515;
+    /// `__ulock_wake(op, addr, wake_value)`.
+    pub const ULOCK_WAKE: u32 = 516;
+    /// `__ulock_wait2(op, addr, value, timeout_ns, value2)`.
+    pub const ULOCK_WAIT2: u32 = 544;
+}
+
+/// Mach trap numbers (XNU `osfmk/mach/syscall_sw.h`, `osfmk/kern/syscall_sw.c`,
+/// `osfmk/mach/arm/traps.h`); loaded into x16 as negative numbers.
+pub mod trap_nr {
+    /// `MACH_ARM_TRAP_ABSTIME`: fast path returning `mach_absolute_time()`
+    /// in x0 (`osfmk/arm64/sleh.c` `handle_mach_absolute_time_trap`).
+    pub const MACH_ABSOLUTE_TIME: i32 = -3;
+    /// `_kernelrpc_mach_vm_allocate_trap(target, *addr, size, flags)`.
+    pub const MACH_VM_ALLOCATE: i32 = -10;
+    /// `_kernelrpc_mach_vm_purgable_control_trap(target, addr, control, *state)`.
+    pub const MACH_VM_PURGABLE_CONTROL: i32 = -11;
+    /// `_kernelrpc_mach_vm_deallocate_trap(target, addr, size)`.
+    pub const MACH_VM_DEALLOCATE: i32 = -12;
+    /// `_kernelrpc_mach_vm_protect_trap(target, addr, size, set_max, prot)`.
+    pub const MACH_VM_PROTECT: i32 = -14;
+    /// `_kernelrpc_mach_vm_map_trap(target, *addr, size, mask, flags, cur_prot)`;
+    /// anonymous memory only, max protection `VM_PROT_ALL`, default
+    /// inheritance (`osfmk/ipc/mach_kernelrpc.c`).
+    pub const MACH_VM_MAP: i32 = -15;
+    /// `task_self_trap()`: the task's own port name (adds a user reference
+    /// per call, so the backend caches it).
+    pub const TASK_SELF: i32 = -28;
+    /// `mach_timebase_info_trap(*info)`: `{ u32 numer; u32 denom; }`.
+    pub const MACH_TIMEBASE_INFO: i32 = -89;
+}
+
+/// `PROT_*` for mmap/mprotect (XNU `bsd/sys/mman.h`).
+pub mod prot {
+    /// No access.
+    pub const NONE: u32 = 0;
+    /// Readable.
+    pub const READ: u32 = 1;
+    /// Writable.
+    pub const WRITE: u32 = 2;
+    /// Executable.
+    pub const EXEC: u32 = 4;
+}
+
+/// `MAP_*` for mmap (XNU `bsd/sys/mman.h`).
+pub mod map {
+    /// Shared mapping.
+    pub const SHARED: u32 = 0x1;
+    /// Private (copy-on-write) mapping.
+    pub const PRIVATE: u32 = 0x2;
+    /// Place exactly at `addr`, atomically replacing what is there
+    /// (`VM_FLAGS_FIXED | VM_FLAGS_OVERWRITE` in `bsd/kern/kern_mman.c`).
+    pub const FIXED: u32 = 0x10;
+    /// Do not keep pages cached after use (`VM_FLAGS_NO_CACHE`).
+    pub const NOCACHE: u32 = 0x400;
+    /// Mapping for a JIT (hardened runtime); not used by this backend.
+    pub const JIT: u32 = 0x800;
+    /// Anonymous memory; `fd` carries Mach VM flags when not -1.
+    pub const ANON: u32 = 0x1000;
+}
+
+/// `MADV_*` for madvise (XNU `bsd/sys/mman.h`; effects from
+/// `osfmk/vm/vm_map.c` `vm_map_behavior_set`).
+pub mod madv {
+    /// Deactivates pages; contents are **not** discarded on XNU.
+    pub const DONTNEED: u32 = 4;
+    /// `msync(KILLPAGES)`: pages may be dropped later, may read old data.
+    pub const FREE: u32 = 5;
+    /// `vm_map_reusable_pages`: the memory stops counting against the task
+    /// and may be reclaimed, but may keep its old contents until it is.
+    pub const FREE_REUSABLE: u32 = 7;
+    /// `vm_map_reuse_pages`: the counterpart of `FREE_REUSABLE` before reuse.
+    pub const FREE_REUSE: u32 = 8;
+}
+
+/// Mach VM allocation flags (XNU `osfmk/mach/vm_statistics.h`).
+pub mod vm_flags {
+    /// Place exactly at the given address.
+    pub const FIXED: i32 = 0x0;
+    /// Place anywhere.
+    pub const ANYWHERE: i32 = 0x1;
+    /// Create a purgeable VM object.
+    pub const PURGABLE: i32 = 0x2;
+    /// Randomise the address chosen by `ANYWHERE`.
+    pub const RANDOM_ADDR: i32 = 0x8;
+    /// Do not cache pages after use.
+    pub const NO_CACHE: i32 = 0x10;
+    /// With `FIXED`: replace existing mappings atomically.
+    pub const OVERWRITE: i32 = 0x4000;
+    /// The tag (alias) byte.
+    pub const ALIAS_MASK: i32 = 0xFF00_0000u32 as i32;
+    /// `VM_MEMORY_APPLICATION_SPECIFIC_1`: first tag reserved for
+    /// applications (240..=255).
+    pub const APPLICATION_SPECIFIC_1: u8 = 240;
+
+    /// `VM_MAKE_TAG(tag)` = `tag << 24`.
+    pub const fn make_tag(tag: u8) -> i32 {
+        ((tag as u32) << 24) as i32
+    }
+}
+
+/// Mach `vm_prot_t` (XNU `osfmk/mach/vm_prot.h`).
+pub mod vm_prot {
+    /// No access.
+    pub const NONE: i32 = 0;
+    /// Read.
+    pub const READ: i32 = 1;
+    /// Write.
+    pub const WRITE: i32 = 2;
+    /// Execute.
+    pub const EXECUTE: i32 = 4;
+    /// `VM_PROT_DEFAULT` = read | write.
+    pub const DEFAULT: i32 = 3;
+    /// `VM_PROT_ALL` = read | write | execute.
+    pub const ALL: i32 = 7;
+}
+
+/// `vm_inherit_t` for minherit (XNU `osfmk/mach/vm_inherit.h`).
+pub mod vm_inherit {
+    /// The child shares the memory.
+    pub const SHARE: u32 = 0;
+    /// The child gets a copy (the default).
+    pub const COPY: u32 = 1;
+    /// The child gets no mapping.
+    pub const NONE: u32 = 2;
+}
+
+/// Purgeable-memory controls and states (XNU `osfmk/mach/vm_purgable.h`).
+pub mod purgable {
+    /// `VM_PURGABLE_SET_STATE`: `*state` in = new state, out = old state.
+    pub const SET_STATE: i32 = 0;
+    /// `VM_PURGABLE_GET_STATE`.
+    pub const GET_STATE: i32 = 1;
+    /// Mask of the state field.
+    pub const STATE_MASK: i32 = 3;
+    /// Contents are kept.
+    pub const NONVOLATILE: i32 = 0;
+    /// Contents may be discarded under memory pressure.
+    pub const VOLATILE: i32 = 1;
+    /// Contents were discarded (or discard them now when set).
+    pub const EMPTY: i32 = 2;
+}
+
+/// `__ulock_*` operations and flags (XNU `bsd/sys/ulock.h`).
+pub mod ulock {
+    /// Compare a 32-bit word (zero-extended to 64 bits) and wait.
+    pub const UL_COMPARE_AND_WAIT: u32 = 1;
+    /// `os_unfair_lock` protocol (owner thread port in the word).
+    pub const UL_UNFAIR_LOCK: u32 = 2;
+    /// Compare a 64-bit word (8-byte aligned) and wait.
+    pub const UL_COMPARE_AND_WAIT64: u32 = 5;
+    /// Wake every waiter.
+    pub const ULF_WAKE_ALL: u32 = 0x100;
+    /// Return `-errno` in x0 with carry clear; never used here.
+    pub const ULF_NO_ERRNO: u32 = 0x0100_0000;
+    /// Opcode bits 7..=0.
+    pub const UL_OPCODE_MASK: u32 = 0xFF;
+}
+
+/// `__sysctl` names (XNU `bsd/sys/sysctl.h`; `bsd/kern/kern_mib.c`).
+pub mod sysctl {
+    /// `CTL_HW`.
+    pub const CTL_HW: i32 = 6;
+    /// `HW_PAGESIZE`: `hw.pagesize_compat`, an int holding
+    /// `vm_map_page_size(current_map())` (`kern_mib.c` `sysctl_hw_generic`).
+    pub const HW_PAGESIZE: i32 = 7;
+    /// `MAXPATHLEN`: `sysctlbyname` rejects names this long or longer.
+    pub const MAXPATHLEN: usize = 1024;
+    /// Memory-pressure level, `NOTE_MEMORYSTATUS_PRESSURE_*` below
+    /// (`bsd/kern/kern_memorystatus_notify.c`); OID_AUTO, so by name only.
+    pub const PRESSURE_LEVEL_NAME: &[u8] = b"kern.memorystatus_vm_pressure_level";
+    /// Percentage of available memory (`bsd/kern/kern_memorystatus.c`).
+    pub const MEMORY_LEVEL_NAME: &[u8] = b"kern.memorystatus_level";
+}
+
+/// Memory-pressure levels as the sysctl reports them (XNU
+/// `bsd/sys/event_private.h`).
+pub mod memorystatus {
+    /// `NOTE_MEMORYSTATUS_PRESSURE_NORMAL`.
+    pub const PRESSURE_NORMAL: i32 = 0x1;
+    /// `NOTE_MEMORYSTATUS_PRESSURE_WARN` (the kernel's Warning and Urgent).
+    pub const PRESSURE_WARN: i32 = 0x2;
+    /// `NOTE_MEMORYSTATUS_PRESSURE_CRITICAL`.
+    pub const PRESSURE_CRITICAL: i32 = 0x4;
+}
+
+/// `kern_return_t` values (XNU `osfmk/mach/kern_return.h`) and one Mach IPC
+/// error (`osfmk/mach/message.h`).
+pub mod kern_return {
+    /// Success.
+    pub const KERN_SUCCESS: i32 = 0;
+    /// Address not valid or not allocated.
+    pub const KERN_INVALID_ADDRESS: i32 = 1;
+    /// Protection does not allow the operation.
+    pub const KERN_PROTECTION_FAILURE: i32 = 2;
+    /// No room in the address space.
+    pub const KERN_NO_SPACE: i32 = 3;
+    /// Bad argument.
+    pub const KERN_INVALID_ARGUMENT: i32 = 4;
+    /// Generic failure.
+    pub const KERN_FAILURE: i32 = 5;
+    /// Out of kernel resources.
+    pub const KERN_RESOURCE_SHORTAGE: i32 = 6;
+    /// Access denied (also: operation not allowed on this entry).
+    pub const KERN_NO_ACCESS: i32 = 8;
+    /// The memory object failed.
+    pub const KERN_MEMORY_FAILURE: i32 = 9;
+    /// The memory object reported an error.
+    pub const KERN_MEMORY_ERROR: i32 = 10;
+    /// Not supported.
+    pub const KERN_NOT_SUPPORTED: i32 = 46;
+    /// `MACH_SEND_INVALID_DEST`: the target port name is not a task.
+    pub const MACH_SEND_INVALID_DEST: i32 = 0x1000_0003;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::errno as e;
+    use super::*;
+
+    /// Every value, pinned to `platform-abi.md` section A (or, where the
+    /// sheet is silent, the XNU file named on the constant).
+    #[test]
+    fn every_constant_matches_the_reference_sheet() {
+        // A.2 BSD system calls.
+        assert_eq!(
+            [
+                sys_nr::MUNMAP,
+                sys_nr::MPROTECT,
+                sys_nr::MADVISE,
+                sys_nr::MMAP,
+                sys_nr::SYSCTL,
+                sys_nr::SYSCTLBYNAME,
+                sys_nr::ULOCK_WAIT,
+                sys_nr::ULOCK_WAKE,
+                sys_nr::ULOCK_WAIT2,
+            ],
+            [73, 74, 75, 197, 202, 274, 515, 516, 544]
+        );
+        // syscalls.master line `250 AUE_MINHERIT ALL { int minherit(...) }`.
+        assert_eq!(sys_nr::MINHERIT, 250);
+        // A.1 / A.4 Mach traps.
+        assert_eq!(
+            [
+                trap_nr::MACH_ABSOLUTE_TIME,
+                trap_nr::MACH_VM_ALLOCATE,
+                trap_nr::MACH_VM_PURGABLE_CONTROL,
+                trap_nr::MACH_VM_DEALLOCATE,
+                trap_nr::MACH_VM_PROTECT,
+                trap_nr::MACH_VM_MAP,
+                trap_nr::TASK_SELF,
+                trap_nr::MACH_TIMEBASE_INFO,
+            ],
+            [-3, -10, -11, -12, -14, -15, -28, -89]
+        );
+        // A.5 mmap / mprotect / madvise.
+        assert_eq!(
+            [prot::NONE, prot::READ, prot::WRITE, prot::EXEC],
+            [0, 1, 2, 4]
+        );
+        assert_eq!(
+            [
+                map::SHARED,
+                map::PRIVATE,
+                map::FIXED,
+                map::NOCACHE,
+                map::JIT,
+                map::ANON
+            ],
+            [0x1, 0x2, 0x10, 0x400, 0x800, 0x1000]
+        );
+        assert_eq!(
+            [
+                madv::DONTNEED,
+                madv::FREE,
+                madv::FREE_REUSABLE,
+                madv::FREE_REUSE
+            ],
+            [4, 5, 7, 8]
+        );
+        // A.5 VM flags, protections, inheritance, purgeable.
+        assert_eq!(
+            [
+                vm_flags::FIXED,
+                vm_flags::ANYWHERE,
+                vm_flags::PURGABLE,
+                vm_flags::RANDOM_ADDR,
+                vm_flags::NO_CACHE,
+                vm_flags::OVERWRITE,
+            ],
+            [0, 1, 2, 8, 0x10, 0x4000]
+        );
+        assert_eq!(vm_flags::ALIAS_MASK as u32, 0xFF00_0000);
+        assert_eq!(vm_flags::APPLICATION_SPECIFIC_1, 240);
+        assert_eq!(vm_flags::make_tag(240) as u32, 240 << 24);
+        assert_eq!(vm_flags::make_tag(255) as u32, 0xFF00_0000);
+        assert_eq!(
+            [
+                vm_prot::NONE,
+                vm_prot::READ,
+                vm_prot::WRITE,
+                vm_prot::EXECUTE,
+                vm_prot::DEFAULT,
+                vm_prot::ALL,
+            ],
+            [0, 1, 2, 4, 3, 7]
+        );
+        assert_eq!(
+            [vm_inherit::SHARE, vm_inherit::COPY, vm_inherit::NONE],
+            [0, 1, 2]
+        );
+        assert_eq!(
+            [
+                purgable::SET_STATE,
+                purgable::GET_STATE,
+                purgable::STATE_MASK,
+                purgable::NONVOLATILE,
+                purgable::VOLATILE,
+                purgable::EMPTY,
+            ],
+            [0, 1, 3, 0, 1, 2]
+        );
+        // A.3 ulock.
+        assert_eq!(
+            [
+                ulock::UL_COMPARE_AND_WAIT,
+                ulock::UL_UNFAIR_LOCK,
+                ulock::UL_COMPARE_AND_WAIT64,
+                ulock::ULF_WAKE_ALL,
+                ulock::ULF_NO_ERRNO,
+                ulock::UL_OPCODE_MASK,
+            ],
+            [1, 2, 5, 0x100, 0x0100_0000, 0xFF]
+        );
+        // A.5 sysctl and memory pressure.
+        assert_eq!([sysctl::CTL_HW, sysctl::HW_PAGESIZE], [6, 7]);
+        assert_eq!(sysctl::MAXPATHLEN, 1024);
+        assert_eq!(
+            sysctl::PRESSURE_LEVEL_NAME,
+            b"kern.memorystatus_vm_pressure_level"
+        );
+        assert_eq!(sysctl::MEMORY_LEVEL_NAME, b"kern.memorystatus_level");
+        assert_eq!(
+            [
+                memorystatus::PRESSURE_NORMAL,
+                memorystatus::PRESSURE_WARN,
+                memorystatus::PRESSURE_CRITICAL,
+            ],
+            [1, 2, 4]
+        );
+        // kern_return.h / message.h.
+        assert_eq!(
+            [
+                kern_return::KERN_SUCCESS,
+                kern_return::KERN_INVALID_ADDRESS,
+                kern_return::KERN_PROTECTION_FAILURE,
+                kern_return::KERN_NO_SPACE,
+                kern_return::KERN_INVALID_ARGUMENT,
+                kern_return::KERN_FAILURE,
+                kern_return::KERN_RESOURCE_SHORTAGE,
+                kern_return::KERN_NO_ACCESS,
+                kern_return::KERN_MEMORY_FAILURE,
+                kern_return::KERN_MEMORY_ERROR,
+                kern_return::KERN_NOT_SUPPORTED,
+            ],
+            [0, 1, 2, 3, 4, 5, 6, 8, 9, 10, 46]
+        );
+        assert_eq!(kern_return::MACH_SEND_INVALID_DEST, 0x1000_0003);
+        // A.3 errno numbers (XNU bsd/sys/errno.h) used by the backend.
+        assert_eq!(
+            [
+                e::EPERM,
+                e::ENOENT,
+                e::EINTR,
+                e::EIO,
+                e::EBADF,
+                e::ENOMEM,
+                e::EACCES,
+                e::EFAULT,
+                e::EBUSY,
+                e::EEXIST,
+                e::EINVAL,
+                e::EDOM,
+                e::ERANGE,
+                e::EAGAIN,
+                e::ENOTSUP,
+                e::ETIMEDOUT,
+                e::ENOSYS,
+                e::EOVERFLOW,
+            ],
+            [
+                1, 2, 4, 5, 9, 12, 13, 14, 16, 17, 22, 33, 34, 35, 45, 60, 78, 84
+            ]
+        );
+    }
+}
