@@ -27,6 +27,16 @@ pub(crate) mod macos;
 ))]
 compile_error!("wrt-platform: Linux is supported on x86_64 and aarch64 only");
 
+/// MTE tag operations (aarch64 Linux).
+#[cfg(all(target_arch = "aarch64", target_os = "linux"))]
+#[path = "aarch64/mte.rs"]
+pub(crate) mod mte;
+
+/// Instruction-cache maintenance for code pages.
+#[cfg(all(target_arch = "aarch64", target_os = "linux"))]
+#[path = "aarch64/cache.rs"]
+pub(crate) mod cache;
+
 /// Bulk memory operations for `memory.fill` / `memory.copy`.
 #[cfg_attr(not(feature = "capi"), allow(dead_code))]
 pub(crate) mod mem;

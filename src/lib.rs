@@ -37,6 +37,7 @@ extern crate alloc;
 #[path = "../arch/mod.rs"]
 mod arch;
 
+pub mod code;
 pub mod errno;
 pub mod futex;
 pub mod os;

@@ -139,6 +139,33 @@ pub(crate) unsafe fn syscall4(nr: u32, a0: usize, a1: usize, a2: usize, a3: usiz
     r
 }
 
+/// `long syscall5(long nr, long a0, ..., long a4)`; arguments in x0..x4.
+///
+/// # Safety
+/// As for [`syscall1`].
+#[inline]
+pub(crate) unsafe fn syscall5(
+    nr: u32,
+    a0: usize,
+    a1: usize,
+    a2: usize,
+    a3: usize,
+    a4: usize,
+) -> usize {
+    let r: usize;
+    // SAFETY: the caller vouches for the call's memory effects (see `# Safety`).
+    unsafe {
+        asm!(
+            "svc #0",
+            in("x8") nr as usize,
+            inlateout("x0") a0 => r,
+            in("x1") a1, in("x2") a2, in("x3") a3, in("x4") a4,
+            options(nostack, preserves_flags)
+        );
+    }
+    r
+}
+
 /// `long syscall6(long nr, long a0, ..., long a5)`.
 ///
 /// # Safety

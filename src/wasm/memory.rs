@@ -20,6 +20,18 @@
 //! Everything is derived from the allocator's run-time page size (4, 16 or
 //! 64 KiB); a Wasm page (64 KiB) is always a whole number of OS pages.
 //!
+//! # Memory tagging
+//! With [`MemoryConfig::mte`] on a CPU with MTE (Linux aarch64), pages are
+//! committed with `PROT_MTE`, the accessible part carries one random tag
+//! `T != 0` and [`LinearMemory::base`] returns a pointer carrying `T`. The
+//! OS page right after the maximum is a *mapped* tag guard (read-write,
+//! tag 0): a stray pointer derived from the base that runs past the
+//! maximum faults with a tag-check fault (SEGV_MTESERR in sync mode) even
+//! though the page is mapped. Tag checks fault only in threads that
+//! enabled them (`os::linux::mte::enable`). Grow tags the new pages (STG,
+//! which makes them resident); `reset` re-tags and zeroes with STZG instead
+//! of decommitting, because decommit (`MADV_DONTNEED`) may drop tags.
+//!
 //! # Concurrency
 //! All methods take `&self`. `grow` and `reset` serialise on an internal
 //! lock; `size` and `base` never block. A shared memory only ever grows, so
@@ -76,6 +88,10 @@ pub struct MemoryConfig {
     /// Bytes reserved for an `Explicit` memory without a maximum; it cannot
     /// grow past this (grow then fails, as Wasm allows).
     pub unbounded_reservation: u64,
+    /// Tag the memory with MTE where the CPU has it (Linux aarch64); plain
+    /// untagged memory elsewhere ([`LinearMemory::tag`] tells which). See
+    /// the module docs, "Memory tagging".
+    pub mte: bool,
 }
 
 impl MemoryConfig {
@@ -96,6 +112,7 @@ impl MemoryConfig {
                 guard: Self::DEFAULT_GUARD,
             },
             unbounded_reservation: Self::DEFAULT_UNBOUNDED_RESERVATION,
+            mte: false,
         }
     }
 }
@@ -131,6 +148,8 @@ pub struct LinearMemory<A: PageAllocator> {
     maximum_pages: u64,
     shared: bool,
     memory64: bool,
+    /// The MTE tag of the accessible part (never 0), when tagged.
+    tag: Option<u8>,
     lock: AtomicBool,
 }
 
@@ -177,12 +196,15 @@ impl<A: PageAllocator> LinearMemory<A> {
                 None => (cfg.unbounded_reservation.max(initial_bytes), 0),
             },
         };
+        let tagged = cfg.mte && mte::available();
+        // The tag guard: one OS page after the usable part (tagged memories).
+        let tag_guard = if tagged { alloc.page_size() as u64 } else { 0 };
         // A zero-page memory still reserves one Wasm page, so the base is a
         // real, inaccessible address.
-        let opts = ReserveOptions::new(to_usize(usable.max(WASM_PAGE_SIZE))?)
-            .guard_after(to_usize(guard)?);
+        let usable = usable.max(WASM_PAGE_SIZE);
+        let opts = ReserveOptions::new(to_usize(usable + tag_guard)?).guard_after(to_usize(guard)?);
         let res = alloc.reserve(&opts).map_err(MemoryError::Os)?;
-        let maximum_pages = declared_max.min(res.len() as u64 / WASM_PAGE_SIZE);
+        let maximum_pages = declared_max.min((res.len() as u64 - tag_guard) / WASM_PAGE_SIZE);
         let mem = LinearMemory {
             alloc,
             res,
@@ -191,7 +213,13 @@ impl<A: PageAllocator> LinearMemory<A> {
             maximum_pages,
             shared: cfg.shared,
             memory64: cfg.memory64,
+            tag: None,
             lock: AtomicBool::new(false),
+        };
+        let mem = if tagged {
+            mem.with_tag_guard(to_usize(tag_guard)?)?
+        } else {
+            mem
         };
         if cfg.huge_pages {
             // A hint: a platform without it simply does not use huge pages.
@@ -204,10 +232,34 @@ impl<A: PageAllocator> LinearMemory<A> {
         Ok(mem)
     }
 
-    /// The first byte of the memory. Stable for the memory's life.
+    /// The first byte of the memory. Stable for the memory's life. For a
+    /// tagged memory the pointer carries the memory's tag.
     #[inline]
     pub fn base(&self) -> NonNull<u8> {
-        self.res.base()
+        match self.tag {
+            None => self.res.base(),
+            Some(tag) => mte::with_tag(self.res.base(), tag),
+        }
+    }
+
+    /// The MTE tag of a tagged memory; `None` for untagged memory (MTE not
+    /// asked for, or not available).
+    pub fn tag(&self) -> Option<u8> {
+        self.tag
+    }
+
+    /// Commits the tag guard (the last OS page of the reservation, tag 0)
+    /// and picks the memory's tag.
+    fn with_tag_guard(mut self, guard: usize) -> Result<Self, MemoryError> {
+        let at = self.res.len() - guard;
+        // SAFETY: the guard page is past every Wasm page; nothing refers to it.
+        unsafe {
+            self.alloc
+                .protect(&self.res, at, guard, Protection::READ_WRITE.with_mte())
+        }
+        .map_err(MemoryError::Os)?;
+        self.tag = Some(mte::random_nonzero_tag(self.res.base()).map_err(MemoryError::Os)?);
+        Ok(self)
     }
 
     /// Current size in Wasm pages.
@@ -276,9 +328,19 @@ impl<A: PageAllocator> LinearMemory<A> {
         }
         // new <= maximum_pages <= reservation / 64 KiB: fits in usize.
         let (offset, len) = (to_usize(old_bytes)?, to_usize(delta * WASM_PAGE_SIZE)?);
-        // SAFETY: the range lies past the current size, where no reference
-        // (Rust or Wasm) may point.
-        if let Err(e) = unsafe { self.alloc.commit(&self.res, offset, len) } {
+        // The range lies past the current size, where no reference (Rust
+        // or Wasm) may point: committing or protecting it is sound.
+        let committed = match self.tag {
+            // SAFETY: see above.
+            None => unsafe { self.alloc.commit(&self.res, offset, len) },
+            // SAFETY: see above.
+            Some(_) => unsafe {
+                let mte = Protection::READ_WRITE.with_mte();
+                self.alloc.protect(&self.res, offset, len, mte)
+            }
+            .and_then(|()| self.tag_range(offset, len)),
+        };
+        if let Err(e) = committed {
             // An OS may fail half-way; put every page past the size back
             // to inaccessible so guard-based bounds stay exact.
             // SAFETY: as above.
@@ -287,6 +349,16 @@ impl<A: PageAllocator> LinearMemory<A> {
         }
         self.size.store(new * WASM_PAGE_SIZE, Ordering::Release);
         Ok(old)
+    }
+
+    /// Gives `[offset, offset + len)` the memory's tag (tagged memories).
+    fn tag_range(&self, offset: usize, len: usize) -> Result<(), Errno> {
+        match self.tag {
+            None => Ok(()),
+            // SAFETY: the range is committed read-write with PROT_MTE and
+            // lies past the size (or the caller holds the memory idle).
+            Some(_) => unsafe { mte::set_tags(self.base().as_ptr().wrapping_add(offset), len) },
+        }
     }
 
     /// Checks `[addr, addr + len)` against the current size.
@@ -355,6 +427,12 @@ impl<A: PageAllocator> LinearMemory<A> {
             // step fails: the pages past it are already inaccessible.
             self.size.store(init, Ordering::Release);
         }
+        if self.tag.is_some() {
+            // Decommit may drop tags: zero and re-tag in place instead.
+            // SAFETY: [0, init) is committed with PROT_MTE; nothing accesses it.
+            return unsafe { mte::set_tags_zero(self.base().as_ptr(), init_u) }
+                .map_err(MemoryError::Os);
+        }
         // SAFETY: as above.
         unsafe { self.alloc.decommit(&self.res, keep_u, cur_u - keep_u) }
             .map_err(MemoryError::Os)?;
@@ -371,6 +449,54 @@ impl<A: PageAllocator> Drop for LinearMemory<A> {
         let res = unsafe { core::ptr::read(&self.res) };
         // SAFETY: `&mut self`: nothing else can use the memory any more.
         let _ = unsafe { self.alloc.release(res) };
+    }
+}
+
+/// The MTE operations a tagged memory needs: Linux aarch64's, and nothing
+/// elsewhere (`available` is false, so no tagged memory is ever made).
+#[cfg(all(target_os = "linux", target_arch = "aarch64"))]
+mod mte {
+    use core::ptr::NonNull;
+
+    use crate::errno::Result;
+    pub(super) use crate::os::linux::mte::{available, set_tags, set_tags_zero};
+
+    /// `p` with the tag `tag`.
+    pub(super) fn with_tag(p: NonNull<u8>, tag: u8) -> NonNull<u8> {
+        p.map_addr(|a| {
+            let tagged = crate::os::linux::mte::with_tag(a.get() as *mut u8, tag) as usize;
+            // Setting bits of a non-zero address keeps it non-zero.
+            core::num::NonZeroUsize::new(tagged).unwrap_or(a)
+        })
+    }
+
+    /// A random tag other than 0 (0 is what fresh and guard pages carry).
+    pub(super) fn random_nonzero_tag(p: NonNull<u8>) -> Result<u8> {
+        let tagged = crate::os::linux::mte::random_tag(p.as_ptr(), 1)?;
+        Ok(crate::os::linux::mte::tag_of(tagged))
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_arch = "aarch64")))]
+mod mte {
+    use core::ptr::NonNull;
+
+    use crate::errno::{Errno, Result};
+
+    pub(super) fn available() -> bool {
+        false
+    }
+    pub(super) fn with_tag(p: NonNull<u8>, _tag: u8) -> NonNull<u8> {
+        p
+    }
+    pub(super) fn random_nonzero_tag(_p: NonNull<u8>) -> Result<u8> {
+        Err(Errno::NOTSUP)
+    }
+    pub(super) unsafe fn set_tags(_p: *mut u8, _len: usize) -> Result<()> {
+        Err(Errno::NOTSUP)
+    }
+    pub(super) unsafe fn set_tags_zero(_p: *mut u8, _len: usize) -> Result<()> {
+        Err(Errno::NOTSUP)
     }
 }
 

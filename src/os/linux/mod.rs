@@ -8,6 +8,7 @@
 //! | [`time`] | CLOCK_MONOTONIC |
 //! | [`probe`] | page size, HWCAPs (MTE, BTI, PAC), futex2, transparent huge pages |
 //! | [`process`] | getpid, exit_group |
+//! | `mte` (aarch64) | memory tagging: prctl, IRG/STG/ST2G/STZG/LDG |
 //!
 //! Constants and system-call numbers come from `linux-raw-sys` (generated
 //! from the kernel's UAPI headers), never typed by hand.
@@ -18,6 +19,8 @@ mod syscall;
 
 pub mod futex;
 pub mod mm;
+#[cfg(target_arch = "aarch64")]
+pub mod mte;
 pub mod probe;
 pub mod process;
 pub mod time;

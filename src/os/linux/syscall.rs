@@ -26,6 +26,9 @@ macro_rules! syscall {
     ($nr:ident, $a0:expr, $a1:expr, $a2:expr, $a3:expr) => {
         $crate::arch::linux::syscall4(linux_raw_sys::general::$nr, $a0, $a1, $a2, $a3)
     };
+    ($nr:ident, $a0:expr, $a1:expr, $a2:expr, $a3:expr, $a4:expr) => {
+        $crate::arch::linux::syscall5(linux_raw_sys::general::$nr, $a0, $a1, $a2, $a3, $a4)
+    };
     ($nr:ident, $a0:expr, $a1:expr, $a2:expr, $a3:expr, $a4:expr, $a5:expr) => {
         $crate::arch::linux::syscall6(linux_raw_sys::general::$nr, $a0, $a1, $a2, $a3, $a4, $a5)
     };
