@@ -12,9 +12,10 @@
 //!   `size <= 16` stays inside the reservation, so AOT code may elide bounds
 //!   checks: an access past the current size hits an inaccessible page and
 //!   faults.
-//! * [`Bounds::Explicit`] (required for memory64) reserves just the maximum
-//!   (or [`MemoryConfig::unbounded_reservation`] when there is none), with no
-//!   guard: compiled code must check bounds itself.
+//! * [`Bounds::Explicit`] (required for memory64) reserves just the maximum,
+//!   at most [`MemoryConfig::max_reservation`] (but always the initial size),
+//!   with no guard: compiled code must check bounds itself. A memory never
+//!   grows past its reservation: such a grow fails, as Wasm allows.
 //!
 //! # Sizes
 //! Everything is derived from the allocator's run-time page size (4, 16 or
@@ -85,9 +86,10 @@ pub struct MemoryConfig {
     pub huge_pages: bool,
     /// Guard-based or explicit bounds.
     pub bounds: Bounds,
-    /// Bytes reserved for an `Explicit` memory without a maximum; it cannot
-    /// grow past this (grow then fails, as Wasm allows).
-    pub unbounded_reservation: u64,
+    /// The most bytes an `Explicit` memory reserves when its maximum is
+    /// larger or absent (memory64 maxima reach 2^64 bytes); it cannot grow
+    /// past its reservation (grow then fails, as Wasm allows).
+    pub max_reservation: u64,
     /// Tag the memory with MTE where the CPU has it (Linux aarch64); plain
     /// untagged memory elsewhere ([`LinearMemory::tag`] tells which). See
     /// the module docs, "Memory tagging".
@@ -97,8 +99,8 @@ pub struct MemoryConfig {
 impl MemoryConfig {
     /// The guard that covers any 32-bit offset plus a 16-byte access.
     pub const DEFAULT_GUARD: u64 = (4 << 30) + WASM_PAGE_SIZE;
-    /// Default for [`unbounded_reservation`](Self::unbounded_reservation): 4 GiB.
-    pub const DEFAULT_UNBOUNDED_RESERVATION: u64 = 4 << 30;
+    /// Default for [`max_reservation`](Self::max_reservation): 4 GiB.
+    pub const DEFAULT_MAX_RESERVATION: u64 = 4 << 30;
 
     /// A 32-bit, unshared, guarded memory of `initial_pages` with no maximum.
     pub const fn new(initial_pages: u64) -> Self {
@@ -111,7 +113,7 @@ impl MemoryConfig {
             bounds: Bounds::Guarded {
                 guard: Self::DEFAULT_GUARD,
             },
-            unbounded_reservation: Self::DEFAULT_UNBOUNDED_RESERVATION,
+            max_reservation: Self::DEFAULT_MAX_RESERVATION,
             mte: false,
         }
     }
@@ -184,18 +186,21 @@ impl<A: PageAllocator> LinearMemory<A> {
         {
             return Err(MemoryError::Invalid);
         }
-        let initial_bytes = cfg.initial_pages * WASM_PAGE_SIZE; // <= 2^64 - 2^16
+        // Saturating: memory64 sizes reach 2^64 bytes, which no reservation
+        // holds; such a memory fails below with `OverMaximum`.
+        let initial_bytes = cfg.initial_pages.saturating_mul(WASM_PAGE_SIZE);
         let (usable, guard) = match cfg.bounds {
             Bounds::Guarded { guard } => (MAX_PAGES_32 * WASM_PAGE_SIZE, guard),
-            Bounds::Explicit => match cfg.maximum_pages {
-                Some(max) => (
-                    max.checked_mul(WASM_PAGE_SIZE)
-                        .ok_or(MemoryError::Overflow)?,
-                    0,
-                ),
-                None => (cfg.unbounded_reservation.max(initial_bytes), 0),
-            },
+            Bounds::Explicit => {
+                let max_bytes = cfg
+                    .maximum_pages
+                    .map_or(u64::MAX, |m| m.saturating_mul(WASM_PAGE_SIZE));
+                (max_bytes.min(cfg.max_reservation).max(initial_bytes), 0)
+            }
         };
+        if usable > isize::MAX as u64 / 4 {
+            return Err(MemoryError::OverMaximum);
+        }
         let tagged = cfg.mte && mte::available();
         // The tag guard: one OS page after the usable part (tagged memories).
         let tag_guard = if tagged { alloc.page_size() as u64 } else { 0 };
