@@ -37,6 +37,11 @@ pub(crate) mod mte;
 #[path = "aarch64/cache.rs"]
 pub(crate) mod cache;
 
+/// WFE/SEV, generic timer, DAIF and Zephyr `svc #3` (aarch64, no hosted OS).
+#[cfg(all(target_arch = "aarch64", target_os = "none"))]
+#[path = "aarch64/baremetal.rs"]
+pub(crate) mod baremetal;
+
 /// Bulk memory operations for `memory.fill` / `memory.copy`.
 #[cfg_attr(not(feature = "capi"), allow(dead_code))]
 pub(crate) mod mem;

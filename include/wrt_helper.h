@@ -53,6 +53,21 @@
 #define WRT_MAX_MEMORIES 4096
 
 /**
+ * `wrt_atomic_wait*` result: woken by a notify that counted this waiter.
+ */
+#define WRT_WAIT_OK 0
+
+/**
+ * `wrt_atomic_wait*` result: the word did not hold `expected`.
+ */
+#define WRT_WAIT_NOT_EQUAL 1
+
+/**
+ * `wrt_atomic_wait*` result: the timeout passed.
+ */
+#define WRT_WAIT_TIMED_OUT 2
+
+/**
  * Result codes: `WRT_OK` or a negative `WRT_E_*`. Functions return them
  * as `int32_t` (or inside a negative `int64_t`).
  */
@@ -109,6 +124,16 @@ enum wrt_error
    * The operating system failed in another way.
    */
   WRT_E_OS = -10,
+  /**
+   * An atomic access whose address is not a multiple of its size (wait
+   * and notify trap).
+   */
+  WRT_E_UNALIGNED = -11,
+  /**
+   * `wrt_atomic_wait32` / `wrt_atomic_wait64` on a memory that is not
+   * shared (wait traps).
+   */
+  WRT_E_NOT_SHARED = -12,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -205,6 +230,69 @@ int32_t wrt_memory_reset(wrt_memory_t memory, uint64_t keep_resident_bytes);
  * "unknown error code" (never NULL).
  */
 const char *wrt_strerror(int32_t code);
+
+/**
+ * `memory.atomic.wait32`: if the 32-bit word at byte offset `addr` of
+ * `memory` holds `expected` (checked atomically with joining the wait
+ * queue, so a notify between the check and the sleep is never lost),
+ * sleeps until a `wrt_atomic_notify` of `addr` wakes this thread or
+ * `timeout_ns` nanoseconds pass (negative: forever; 0: no sleep).
+ *
+ * Returns `WRT_WAIT_OK` (0, woken by a notify that counted this waiter:
+ * never spuriously), `WRT_WAIT_NOT_EQUAL` (1, no system call) or
+ * `WRT_WAIT_TIMED_OUT` (2). Traps, returned as a negative code and
+ * checked in this order: `WRT_E_BAD_HANDLE`, `WRT_E_UNALIGNED` (`addr`
+ * not a multiple of 4), `WRT_E_OUT_OF_BOUNDS` (`addr + 4` past the
+ * current size, or wrapping), `WRT_E_NOT_SHARED` (the memory was not
+ * created with `WRT_MEMORY_SHARED`).
+ *
+ * Thread-safe; waiters on one address are woken in the order they
+ * started waiting, 32- and 64-bit waiters alike. The timeout is a
+ * deadline on the monotonic clock fixed at the call; signals never
+ * extend it. The word is read with a sequentially consistent load; the
+ * writer that pairs with a waiter must write it with a Wasm atomic
+ * (sequentially consistent) store or read-modify-write before its notify:
+ * a plain store right before a notify is a data race and is not fenced.
+ * The memory must not be destroyed during the call.
+ */
+int32_t wrt_atomic_wait32(wrt_memory_t memory,
+                          uint64_t addr,
+                          uint32_t expected,
+                          int64_t timeout_ns);
+
+/**
+ * `memory.atomic.wait64`: as `wrt_atomic_wait32` for the 64-bit word at
+ * `addr`, which must be a multiple of 8 (`WRT_E_UNALIGNED` otherwise) with
+ * `addr + 8` inside the memory (`WRT_E_OUT_OF_BOUNDS`). 64-bit waiters
+ * share one FIFO queue with 32-bit waiters on the same address, and one
+ * notify wakes both. Thread-safe.
+ */
+int32_t wrt_atomic_wait64(wrt_memory_t memory,
+                          uint64_t addr,
+                          uint64_t expected,
+                          int64_t timeout_ns);
+
+/**
+ * `memory.atomic.notify`: wakes up to `count` threads waiting (with
+ * `wrt_atomic_wait32` or `wrt_atomic_wait64`) on byte offset `addr` of
+ * `memory`, oldest first, and returns exactly how many it woke (>= 0);
+ * each of them returns `WRT_WAIT_OK`. Waiters on other addresses are
+ * never woken. On a memory that is not shared, nobody can wait: the
+ * address is checked and 0 returned.
+ *
+ * Traps, returned as a negative code: `WRT_E_BAD_HANDLE`,
+ * `WRT_E_UNALIGNED` (`addr` not a multiple of 4), `WRT_E_OUT_OF_BOUNDS`
+ * (`addr + 4` past the current size, or wrapping).
+ *
+ * Thread-safe. When no thread waits on the address (more exactly, on
+ * its hash bucket), the call is the handle and bounds checks plus one
+ * atomic load: no lock and no system call.
+ * That relies on the write to the waited word before the notify being a
+ * Wasm atomic (sequentially consistent) store or read-modify-write, as
+ * in every Wasm program that pairs a write with a notify; after a plain
+ * store a waiter that is just checking the word may miss the notify.
+ */
+int64_t wrt_atomic_notify(wrt_memory_t memory, uint64_t addr, uint32_t count);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -31,6 +31,9 @@ use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use crate::errno::Errno;
 use crate::wasm::memory::{Bounds, LinearMemory, MemoryConfig, MemoryError};
 
+mod atomics;
+pub use atomics::*;
+
 #[cfg(wrt_os = "linux")]
 type Pages = crate::os::linux::LinuxPages;
 
@@ -68,6 +71,12 @@ pub enum wrt_error {
     WRT_E_TOO_MANY = -9,
     /// The operating system failed in another way.
     WRT_E_OS = -10,
+    /// An atomic access whose address is not a multiple of its size (wait
+    /// and notify trap).
+    WRT_E_UNALIGNED = -11,
+    /// `wrt_atomic_wait32` / `wrt_atomic_wait64` on a memory that is not
+    /// shared (wait traps).
+    WRT_E_NOT_SHARED = -12,
 }
 
 pub use wrt_error::*;
@@ -346,7 +355,7 @@ pub extern "C" fn wrt_memory_reset(memory: wrt_memory_t, keep_resident_bytes: u6
 }
 
 /// Every code with its description, for `wrt_strerror`.
-const DESCRIPTIONS: [(wrt_error, &core::ffi::CStr); 11] = [
+const DESCRIPTIONS: [(wrt_error, &core::ffi::CStr); 13] = [
     (WRT_OK, c"success"),
     (WRT_E_NULL, c"a required pointer argument was NULL"),
     (WRT_E_BAD_HANDLE, c"bad or destroyed handle"),
@@ -358,6 +367,8 @@ const DESCRIPTIONS: [(wrt_error, &core::ffi::CStr); 11] = [
     (WRT_E_OUT_OF_MEMORY, c"out of memory"),
     (WRT_E_TOO_MANY, c"too many memories"),
     (WRT_E_OS, c"operating system error"),
+    (WRT_E_UNALIGNED, c"unaligned atomic access"),
+    (WRT_E_NOT_SHARED, c"atomic wait on an unshared memory"),
 ];
 
 /// A static, NUL-terminated description of a `wrt_error` code, or

@@ -9,8 +9,8 @@
 //! | Linux x86_64 / aarch64 | [`linux`] | `PageAllocator` + `FutexLike` + capability probe |
 //! | macOS arm64 | `macos` | `PageAllocator` + `FutexLike` + purgeable, pressure, code pages; built and checked, not executed |
 //! | QNX 7.1 aarch64 | `qnx` | `PageAllocator` + `FutexLike`; built and checked, not executed |
-//! | Zephyr aarch64 | `zephyr` | error numbering only; backend not yet written |
-//! | bare metal EL1 | `baremetal` | error numbering only; backend not yet written |
+//! | Zephyr aarch64 | `zephyr` | `PageAllocator` (`BumpPages`, `KHeapPages`) + `FutexLike` (`ZephyrFutex`, supervisor or `svc #3`); builds and links, fixture tests under qemu-system, not run on Zephyr |
+//! | bare metal EL1 | `baremetal` | `PageAllocator` (`BumpPages`) + `FutexLike` (`BareMetalFutex`); runs under qemu-system-aarch64 (4 cores) |
 
 #[cfg(wrt_os = "linux")]
 pub mod linux;

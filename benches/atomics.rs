@@ -1,0 +1,278 @@
+//! Wasm atomics benchmarks (issue: wait32/wait64/notify).
+//!
+//! One run, peers measured alongside:
+//! * notify with no waiters: ours (the queue, and the C ABI with its
+//!   handle and bounds checks) vs `parking_lot_core::unpark_all` on an
+//!   address nobody parks on vs a raw `FUTEX_WAKE` system call;
+//! * wait/notify ping-pong between two threads (one round trip per
+//!   iteration): ours vs a raw futex ping-pong vs `std::sync::Mutex` +
+//!   `Condvar` vs `parking_lot_core` park/unpark;
+//! * 8 waiters on 8 distinct addresses, one notifier that publishes a new
+//!   value to each address and notifies it, round after round: ours vs raw
+//!   futex vs `parking_lot_core` (time per notify).
+//!
+//! Run: `cargo bench --bench atomics --features capi`. Ratios go in
+//! README.md.
+
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+mod linux {
+    use std::hint::black_box;
+    use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
+    use std::sync::{Arc, Barrier, Condvar, Mutex};
+    use std::thread;
+    use std::time::{Duration, Instant};
+
+    use criterion::Criterion;
+    use parking_lot_core::{DEFAULT_PARK_TOKEN, DEFAULT_UNPARK_TOKEN};
+    use wrt_platform::capi::{WRT_MEMORY_SHARED, wrt_atomic_notify, wrt_memory_create};
+    use wrt_platform::os::linux::LinuxFutex;
+    use wrt_platform::wasm::atomics::{OsClock, WaitQueue};
+
+    static QUEUE: WaitQueue<LinuxFutex, OsClock> = WaitQueue::new(LinuxFutex, OsClock);
+
+    fn key(w: &AtomicU32) -> usize {
+        w as *const AtomicU32 as usize
+    }
+
+    /// Sleep while `*w == expected` / wake one sleeper of `w`: the three
+    /// word-based implementations share the benchmark drivers.
+    trait Park: Sync + 'static {
+        fn wait(&self, w: &AtomicU32, expected: u32);
+        fn wake(&self, w: &AtomicU32);
+    }
+
+    /// The wait queue (what `wrt_atomic_wait32` / `wrt_atomic_notify` run).
+    struct Ours;
+
+    impl Park for Ours {
+        fn wait(&self, w: &AtomicU32, expected: u32) {
+            black_box(QUEUE.wait32(w, expected, None));
+        }
+        fn wake(&self, w: &AtomicU32) {
+            black_box(QUEUE.notify(key(w), 1));
+        }
+    }
+
+    /// `FUTEX_WAIT` / `FUTEX_WAKE` (private) on the word itself, through
+    /// libc's `syscall`: the floor any futex-based design pays.
+    struct RawFutex;
+
+    impl Park for RawFutex {
+        fn wait(&self, w: &AtomicU32, expected: u32) {
+            // SAFETY: a live word; the kernel only reads it.
+            black_box(unsafe {
+                libc::syscall(
+                    libc::SYS_futex,
+                    w.as_ptr(),
+                    libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
+                    expected,
+                    std::ptr::null::<libc::timespec>(),
+                )
+            });
+        }
+        fn wake(&self, w: &AtomicU32) {
+            // SAFETY: FUTEX_WAKE only hashes the address.
+            black_box(unsafe {
+                libc::syscall(
+                    libc::SYS_futex,
+                    w.as_ptr(),
+                    libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
+                    1,
+                )
+            });
+        }
+    }
+
+    /// `parking_lot_core::park` / `unpark_one` keyed by the word's address.
+    struct Plc;
+
+    impl Park for Plc {
+        fn wait(&self, w: &AtomicU32, expected: u32) {
+            // SAFETY: the callbacks neither panic nor call into
+            // parking_lot; the key is the word's address.
+            black_box(unsafe {
+                parking_lot_core::park(
+                    key(w),
+                    || w.load(SeqCst) == expected,
+                    || {},
+                    |_, _| {},
+                    DEFAULT_PARK_TOKEN,
+                    None,
+                )
+            });
+        }
+        fn wake(&self, w: &AtomicU32) {
+            // SAFETY: as above.
+            black_box(unsafe { parking_lot_core::unpark_one(key(w), |_| DEFAULT_UNPARK_TOKEN) });
+        }
+    }
+
+    pub fn notify_no_waiters(c: &mut Criterion) {
+        let word = AtomicU32::new(0);
+        let mut m = 0;
+        // SAFETY: `m` is a valid out-pointer.
+        let code = unsafe { wrt_memory_create(1, 1, WRT_MEMORY_SHARED, &mut m) };
+        assert_eq!(code, 0);
+        let mut g = c.benchmark_group("notify_no_waiters");
+        g.bench_function("wrt_queue", |b| {
+            b.iter(|| QUEUE.notify(key(black_box(&word)), 1))
+        });
+        g.bench_function("wrt_atomic_notify", |b| {
+            b.iter(|| wrt_atomic_notify(black_box(m), black_box(8), 1))
+        });
+        g.bench_function("parking_lot_core_unpark_all", |b| {
+            b.iter(|| {
+                // SAFETY: nobody parks on this key.
+                unsafe { parking_lot_core::unpark_all(key(black_box(&word)), DEFAULT_UNPARK_TOKEN) }
+            })
+        });
+        g.bench_function("raw_futex_wake", |b| {
+            b.iter(|| RawFutex.wake(black_box(&word)))
+        });
+        g.finish();
+    }
+
+    /// `iters` round trips: this thread hands the turn over (word = 1) and
+    /// waits for it back; the partner waits for the turn and hands it back.
+    fn ping_pong<P: Park>(p: &'static P, iters: u64) -> Duration {
+        let w: &'static AtomicU32 = Box::leak(Box::new(AtomicU32::new(0)));
+        let ready = Arc::new(Barrier::new(2));
+        let partner = {
+            let ready = ready.clone();
+            thread::spawn(move || {
+                ready.wait();
+                for _ in 0..iters {
+                    while w.load(SeqCst) == 0 {
+                        p.wait(w, 0);
+                    }
+                    w.store(0, SeqCst);
+                    p.wake(w);
+                }
+            })
+        };
+        ready.wait();
+        let t0 = Instant::now();
+        for _ in 0..iters {
+            w.store(1, SeqCst);
+            p.wake(w);
+            while w.load(SeqCst) == 1 {
+                p.wait(w, 1);
+            }
+        }
+        let took = t0.elapsed();
+        partner.join().unwrap();
+        took
+    }
+
+    /// The same hand-over with `std::sync::Mutex` + `Condvar`.
+    fn ping_pong_condvar(iters: u64) -> Duration {
+        let pair = Arc::new((Mutex::new(0u32), Condvar::new()));
+        let ready = Arc::new(Barrier::new(2));
+        let partner = {
+            let (pair, ready) = (pair.clone(), ready.clone());
+            thread::spawn(move || {
+                ready.wait();
+                let (m, cv) = &*pair;
+                for _ in 0..iters {
+                    let mut turn = m.lock().unwrap();
+                    while *turn == 0 {
+                        turn = cv.wait(turn).unwrap();
+                    }
+                    *turn = 0;
+                    cv.notify_one();
+                }
+            })
+        };
+        ready.wait();
+        let (m, cv) = &*pair;
+        let t0 = Instant::now();
+        for _ in 0..iters {
+            let mut turn = m.lock().unwrap();
+            *turn = 1;
+            cv.notify_one();
+            while *turn == 1 {
+                turn = cv.wait(turn).unwrap();
+            }
+        }
+        let took = t0.elapsed();
+        partner.join().unwrap();
+        took
+    }
+
+    pub fn ping_pong_group(c: &mut Criterion) {
+        let mut g = c.benchmark_group("ping_pong_round_trip");
+        g.bench_function("wrt_queue", |b| b.iter_custom(|n| ping_pong(&Ours, n)));
+        g.bench_function("raw_futex", |b| b.iter_custom(|n| ping_pong(&RawFutex, n)));
+        g.bench_function("std_mutex_condvar", |b| b.iter_custom(ping_pong_condvar));
+        g.bench_function("parking_lot_core", |b| {
+            b.iter_custom(|n| ping_pong(&Plc, n))
+        });
+        g.finish();
+    }
+
+    const FANOUT: usize = 8;
+
+    /// `iters` rounds of: publish round number `r` to each of 8 words and
+    /// notify it; 8 waiters, one per word, wait for every change. Returns
+    /// the time until every waiter has seen the last round (per notify:
+    /// divide by 8).
+    fn fanout<P: Park>(p: &'static P, iters: u64) -> Duration {
+        let words: &'static [AtomicU32; FANOUT] =
+            Box::leak(Box::new([const { AtomicU32::new(0) }; FANOUT]));
+        let last = u32::try_from(iters).expect("fewer than 2^32 rounds");
+        let ready = Arc::new(Barrier::new(FANOUT + 1));
+        let waiters: Vec<_> = words
+            .iter()
+            .map(|w| {
+                let ready = ready.clone();
+                thread::spawn(move || {
+                    ready.wait();
+                    let mut seen = 0;
+                    while seen < last {
+                        let v = w.load(SeqCst);
+                        if v == seen {
+                            p.wait(w, seen);
+                        } else {
+                            seen = v;
+                        }
+                    }
+                })
+            })
+            .collect();
+        ready.wait();
+        let t0 = Instant::now();
+        for r in 1..=last {
+            for w in words {
+                w.store(r, SeqCst);
+                p.wake(w);
+            }
+        }
+        for t in waiters {
+            t.join().unwrap();
+        }
+        t0.elapsed()
+    }
+
+    pub fn fanout_group(c: &mut Criterion) {
+        let mut g = c.benchmark_group("fanout_8_waiters_one_notifier_per_round");
+        g.bench_function("wrt_queue", |b| b.iter_custom(|n| fanout(&Ours, n)));
+        g.bench_function("raw_futex", |b| b.iter_custom(|n| fanout(&RawFutex, n)));
+        g.bench_function("parking_lot_core", |b| b.iter_custom(|n| fanout(&Plc, n)));
+        g.finish();
+    }
+}
+
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+criterion::criterion_group! {
+    name = benches;
+    config = criterion::Criterion::default()
+        .sample_size(30)
+        .warm_up_time(std::time::Duration::from_secs(1))
+        .measurement_time(std::time::Duration::from_secs(4));
+    targets = linux::notify_no_waiters, linux::ping_pong_group, linux::fanout_group
+}
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+criterion::criterion_main!(benches);
+
+#[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
+fn main() {}

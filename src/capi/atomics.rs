@@ -1,0 +1,154 @@
+//! `memory.atomic.wait32`, `memory.atomic.wait64` and `memory.atomic.notify`
+//! for the C ABI: argument checks in front of one process-wide
+//! [`WaitQueue`] (host addresses are unique across memories).
+
+use core::sync::atomic::{AtomicU32, AtomicU64};
+use core::time::Duration;
+
+use super::{
+    Pages, WRT_E_NOT_SHARED, WRT_E_OUT_OF_BOUNDS, WRT_E_UNALIGNED, lookup, wrt_error, wrt_memory_t,
+};
+use crate::wasm::atomics::{OsClock, WaitQueue};
+use crate::wasm::memory::LinearMemory;
+
+// Wasm memory is little-endian: `expected` is compared with the word as the
+// host loads it, which is the Wasm value only on a little-endian host.
+#[cfg(target_endian = "big")]
+compile_error!("wrt-platform: the Wasm atomics C ABI assumes a little-endian host");
+
+#[cfg(wrt_os = "linux")]
+type DefaultFutex = crate::os::linux::LinuxFutex;
+
+/// The one queue of the process.
+static QUEUE: WaitQueue<DefaultFutex, OsClock> = WaitQueue::new(DefaultFutex {}, OsClock);
+
+/// `wrt_atomic_wait*` result: woken by a notify that counted this waiter.
+pub const WRT_WAIT_OK: i32 = 0;
+/// `wrt_atomic_wait*` result: the word did not hold `expected`.
+pub const WRT_WAIT_NOT_EQUAL: i32 = 1;
+/// `wrt_atomic_wait*` result: the timeout passed.
+pub const WRT_WAIT_TIMED_OUT: i32 = 2;
+
+/// The memory behind `memory` and the host address of its naturally
+/// aligned `size`-byte word at `addr`, checked in Wasm's order: handle,
+/// alignment, bounds (`addr + size` wrapping is out of bounds).
+fn locate(
+    memory: wrt_memory_t,
+    addr: u64,
+    size: u64,
+) -> Result<(&'static LinearMemory<Pages>, *mut u8), wrt_error> {
+    let m = lookup(memory)?;
+    if !addr.is_multiple_of(size) {
+        return Err(WRT_E_UNALIGNED);
+    }
+    match addr.checked_add(size) {
+        Some(end) if end <= m.size_bytes() => {}
+        _ => return Err(WRT_E_OUT_OF_BOUNDS),
+    }
+    // addr < size in bytes <= the reservation: fits in usize.
+    Ok((m, m.base().as_ptr().wrapping_add(addr as usize)))
+}
+
+/// A located word of a memory that must be shared (wait traps otherwise).
+fn shared_word(memory: wrt_memory_t, addr: u64, size: u64) -> Result<*mut u8, wrt_error> {
+    let (m, word) = locate(memory, addr, size)?;
+    if !m.is_shared() {
+        return Err(WRT_E_NOT_SHARED);
+    }
+    Ok(word)
+}
+
+/// A Wasm timeout in nanoseconds: negative waits forever.
+fn timeout(ns: i64) -> Option<Duration> {
+    u64::try_from(ns).ok().map(Duration::from_nanos)
+}
+
+/// `memory.atomic.wait32`: if the 32-bit word at byte offset `addr` of
+/// `memory` holds `expected` (checked atomically with joining the wait
+/// queue, so a notify between the check and the sleep is never lost),
+/// sleeps until a `wrt_atomic_notify` of `addr` wakes this thread or
+/// `timeout_ns` nanoseconds pass (negative: forever; 0: no sleep).
+///
+/// Returns `WRT_WAIT_OK` (0, woken by a notify that counted this waiter:
+/// never spuriously), `WRT_WAIT_NOT_EQUAL` (1, no system call) or
+/// `WRT_WAIT_TIMED_OUT` (2). Traps, returned as a negative code and
+/// checked in this order: `WRT_E_BAD_HANDLE`, `WRT_E_UNALIGNED` (`addr`
+/// not a multiple of 4), `WRT_E_OUT_OF_BOUNDS` (`addr + 4` past the
+/// current size, or wrapping), `WRT_E_NOT_SHARED` (the memory was not
+/// created with `WRT_MEMORY_SHARED`).
+///
+/// Thread-safe; waiters on one address are woken in the order they
+/// started waiting, 32- and 64-bit waiters alike. The timeout is a
+/// deadline on the monotonic clock fixed at the call; signals never
+/// extend it. The word is read with a sequentially consistent load; the
+/// writer that pairs with a waiter must write it with a Wasm atomic
+/// (sequentially consistent) store or read-modify-write before its notify:
+/// a plain store right before a notify is a data race and is not fenced.
+/// The memory must not be destroyed during the call.
+#[unsafe(no_mangle)]
+pub extern "C" fn wrt_atomic_wait32(
+    memory: wrt_memory_t,
+    addr: u64,
+    expected: u32,
+    timeout_ns: i64,
+) -> i32 {
+    let p = match shared_word(memory, addr, 4) {
+        Ok(p) => p.cast::<u32>(),
+        Err(code) => return code as i32,
+    };
+    // SAFETY: `p` is 4-byte aligned (checked; the base is page-aligned)
+    // and inside the committed part of a live shared memory, which never
+    // shrinks and outlives the call (destroy must not race with it). Other
+    // threads access the word as Wasm does: atomically when they pair
+    // with this wait.
+    let word = unsafe { AtomicU32::from_ptr(p) };
+    QUEUE.wait32(word, expected, timeout(timeout_ns)) as i32
+}
+
+/// `memory.atomic.wait64`: as `wrt_atomic_wait32` for the 64-bit word at
+/// `addr`, which must be a multiple of 8 (`WRT_E_UNALIGNED` otherwise) with
+/// `addr + 8` inside the memory (`WRT_E_OUT_OF_BOUNDS`). 64-bit waiters
+/// share one FIFO queue with 32-bit waiters on the same address, and one
+/// notify wakes both. Thread-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn wrt_atomic_wait64(
+    memory: wrt_memory_t,
+    addr: u64,
+    expected: u64,
+    timeout_ns: i64,
+) -> i32 {
+    let p = match shared_word(memory, addr, 8) {
+        Ok(p) => p.cast::<u64>(),
+        Err(code) => return code as i32,
+    };
+    // SAFETY: as in `wrt_atomic_wait32`, with 8-byte alignment (checked).
+    let word = unsafe { AtomicU64::from_ptr(p) };
+    QUEUE.wait64(word, expected, timeout(timeout_ns)) as i32
+}
+
+/// `memory.atomic.notify`: wakes up to `count` threads waiting (with
+/// `wrt_atomic_wait32` or `wrt_atomic_wait64`) on byte offset `addr` of
+/// `memory`, oldest first, and returns exactly how many it woke (>= 0);
+/// each of them returns `WRT_WAIT_OK`. Waiters on other addresses are
+/// never woken. On a memory that is not shared, nobody can wait: the
+/// address is checked and 0 returned.
+///
+/// Traps, returned as a negative code: `WRT_E_BAD_HANDLE`,
+/// `WRT_E_UNALIGNED` (`addr` not a multiple of 4), `WRT_E_OUT_OF_BOUNDS`
+/// (`addr + 4` past the current size, or wrapping).
+///
+/// Thread-safe. When no thread waits on the address (more exactly, on
+/// its hash bucket), the call is the handle and bounds checks plus one
+/// atomic load: no lock and no system call.
+/// That relies on the write to the waited word before the notify being a
+/// Wasm atomic (sequentially consistent) store or read-modify-write, as
+/// in every Wasm program that pairs a write with a notify; after a plain
+/// store a waiter that is just checking the word may miss the notify.
+#[unsafe(no_mangle)]
+pub extern "C" fn wrt_atomic_notify(memory: wrt_memory_t, addr: u64, count: u32) -> i64 {
+    match locate(memory, addr, 4) {
+        Ok((m, _)) if !m.is_shared() => 0,
+        Ok((_, word)) => i64::from(QUEUE.notify(word as usize, count)),
+        Err(code) => code as i64,
+    }
+}

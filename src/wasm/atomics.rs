@@ -1,0 +1,768 @@
+//! Wasm `memory.atomic.wait32`, `memory.atomic.wait64` and
+//! `memory.atomic.notify`: an address-keyed wait queue that wakes in FIFO
+//! order, counts exactly and never returns a spurious "woken", on top of
+//! any [`FutexLike`].
+//!
+//! # Shape
+//! A [`WaitQueue`] is a fixed table of [`BUCKETS`] buckets, keyed by a hash
+//! of the *host address* of the waited word. Host addresses are unique
+//! across memories, so one queue serves every memory of a process (as
+//! `parking_lot`'s global table does). A bucket holds a spin lock, an
+//! intrusive doubly-linked FIFO list of waiter nodes and a count of the
+//! nodes in it. A node lives on the waiting thread's stack:
+//! `{ key, prev/next, state }`, and the thread parks on its own node's
+//! `state` word through [`FutexLike::wait`]. So a 64-bit wait needs no
+//! 64-bit futex, and FIFO order and exact counts hold whatever order the OS
+//! wakes in and whether or not it can count (Zephyr wakes by priority,
+//! macOS's ulock cannot count): the queue decides who is woken, and each
+//! futex word has at most one sleeper.
+//!
+//! # Protocol
+//! * wait: load the word (`SeqCst`); a mismatch returns
+//!   [`WaitResult::NotEqual`] with no lock and no system call, and a zero
+//!   timeout then returns [`WaitResult::TimedOut`]. Otherwise lock the
+//!   bucket, increment its `waiters` (`SeqCst`), load the word again
+//!   (`SeqCst`; a mismatch undoes the increment and returns `NotEqual`),
+//!   append the node at the tail, unlock, and park until the node's state
+//!   leaves `WAITING`.
+//! * notify: if the bucket's `waiters` is 0, return 0: one load, no lock, no
+//!   system call. Otherwise lock, take up to `count` nodes with the address
+//!   from the head (skipping nodes of other addresses that share the
+//!   bucket), mark each `NOTIFYING`, subtract them from `waiters`, unlock;
+//!   then for each, in FIFO order, `FutexLike::wake` its state word and
+//!   store `DONE`. Return how many were taken.
+//! * A node's state goes `WAITING` -> `NOTIFYING` (set by a notifier under
+//!   the bucket lock, as it unlinks the node) -> `DONE` (set by that
+//!   notifier after its wake call returned). **A waiter returns only after
+//!   it has seen `DONE`** (spinning briefly while `NOTIFYING`), because the
+//!   notifier still uses `node.state` during its wake call: this is what
+//!   makes stack-allocated nodes sound. A node leaves the queue before its
+//!   stack frame does, on every path, including a panic that unwinds out
+//!   of a (foreign) `FutexLike` or [`Clock`].
+//! * timeout: lock the bucket; if the node is still `WAITING` the waiter
+//!   unlinks itself and returns `TimedOut`; otherwise a notify won the
+//!   race and counted this waiter, so it waits for `DONE` and returns
+//!   [`WaitResult::Ok`]. So a notify's result always equals the number of
+//!   waiters that return `Ok` for it: no spurious `Ok`, no double wake.
+//! * Timeouts are absolute deadlines on a monotonic [`Clock`], fixed when
+//!   the wait starts: after a spurious return of the futex the waiter
+//!   sleeps only for what is left. Untimed waits never read the clock.
+//!
+//! # Memory ordering of the fast path
+//! The `waiters == 0` check of notify and the waiter's increment-then-load
+//! form a Dekker pair: a waiter increments `waiters` and then loads the
+//! word; a notifier has stored the word and then loads `waiters`, all
+//! `SeqCst`. In the single total order of `SeqCst` operations one of the
+//! two loads sees the other side's write: either the notifier sees the
+//! waiter (and takes the lock, behind which the waiter's node already is),
+//! or the waiter sees the new value and returns `NotEqual`. No wake-up is
+//! lost. This holds when the write to the waited word that precedes the
+//! notify is a Wasm atomic store or read-modify-write (`SeqCst`), as Wasm
+//! programs that use wait/notify write it. A plain, non-atomic store
+//! right before the notify is a data race on the waited address, and it is
+//! not fenced here: a fence would cost about 6 ns on every notify, several
+//! times the fast path itself.
+//!
+//! # Checking it
+//! Built with `--cfg loom`, the atomics, the cell and the spin loops come
+//! from `loom` (the `sync` shim below) and `tests/loom_atomics.rs` runs every
+//! interleaving of the enqueue/notify/timeout races. Loom treats `SeqCst`
+//! accesses as `AcqRel`, so under loom alone a `SeqCst` fence separates
+//! the two accesses of each side of the Dekker pair; it forbids the same
+//! store-buffering outcome that the total order forbids natively.
+
+use core::ptr;
+use core::time::Duration;
+
+use self::sync::{AtomicU32, AtomicU64, AtomicUsize, FutexLike, Ordering, UnsafeCell};
+use crate::futex::WaitOutcome;
+
+/// Under loom: the [`FutexLike`](crate::futex::FutexLike) the queue parks
+/// through, on loom's `AtomicU32`.
+#[cfg(loom)]
+pub use self::sync::FutexLike as LoomFutexLike;
+
+/// The atomics, the cell, the spin-wait and the futex trait the queue is
+/// built from: `core` and [`crate::futex::FutexLike`] normally, `loom`
+/// (and the same trait on loom's atomics) under `--cfg loom`.
+mod sync {
+    #[cfg(not(loom))]
+    pub(super) use crate::futex::FutexLike;
+    #[cfg(not(loom))]
+    pub(super) use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+    #[cfg(loom)]
+    pub(super) use loom::cell::UnsafeCell;
+    #[cfg(loom)]
+    pub(super) use loom::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+
+    /// `core`'s `UnsafeCell` with the closure-based access of loom's.
+    #[cfg(not(loom))]
+    pub(super) struct UnsafeCell<T>(core::cell::UnsafeCell<T>);
+
+    #[cfg(not(loom))]
+    impl<T> UnsafeCell<T> {
+        pub(super) const fn new(value: T) -> Self {
+            Self(core::cell::UnsafeCell::new(value))
+        }
+
+        pub(super) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+            f(self.0.get())
+        }
+    }
+
+    /// [`crate::futex::FutexLike`] with loom's `AtomicU32`, for models.
+    #[cfg(loom)]
+    pub trait FutexLike {
+        /// As [`crate::futex::FutexLike::wait`].
+        fn wait(
+            &self,
+            word: &AtomicU32,
+            expected: u32,
+            timeout: Option<core::time::Duration>,
+        ) -> crate::errno::Result<crate::futex::WaitOutcome>;
+
+        /// As [`crate::futex::FutexLike::wake`].
+        fn wake(&self, word: &AtomicU32, n: u32) -> crate::errno::Result<u32>;
+    }
+
+    /// The bucket lock: a spin lock (`AtomicBool`, test-and-test-and-set)
+    /// natively.
+    #[cfg(not(loom))]
+    pub(super) struct RawLock(AtomicBool);
+
+    #[cfg(not(loom))]
+    impl RawLock {
+        pub(super) const fn new() -> Self {
+            RawLock(AtomicBool::new(false))
+        }
+
+        pub(super) fn lock(&self) {
+            while self
+                .0
+                .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+                .is_err()
+            {
+                while self.0.load(Ordering::Relaxed) {
+                    spin();
+                }
+            }
+        }
+
+        pub(super) fn unlock(&self) {
+            self.0.store(false, Ordering::Release);
+        }
+    }
+
+    /// Under loom the bucket lock blocks instead of spinning: loom's
+    /// scheduler can oscillate between two spinning threads and never run
+    /// the holder (tokio-rs/loom#53), which turns 3-thread models into
+    /// "exceeded maximum number of branches". A lock whose waiters block
+    /// is what a spin lock is modelled as; the native spin lock itself is
+    /// a plain test-and-test-and-set lock (Acquire CAS, Release store).
+    #[cfg(loom)]
+    pub(super) struct RawLock {
+        locked: loom::sync::Mutex<bool>,
+        cv: loom::sync::Condvar,
+    }
+
+    #[cfg(loom)]
+    impl RawLock {
+        pub(super) fn new() -> Self {
+            RawLock {
+                locked: loom::sync::Mutex::new(false),
+                cv: loom::sync::Condvar::new(),
+            }
+        }
+
+        pub(super) fn lock(&self) {
+            let mut locked = self.locked.lock().unwrap();
+            while *locked {
+                locked = self.cv.wait(locked).unwrap();
+            }
+            *locked = true;
+        }
+
+        pub(super) fn unlock(&self) {
+            *self.locked.lock().unwrap() = false;
+            self.cv.notify_one();
+        }
+    }
+
+    /// One step of a spin-wait.
+    #[cfg(not(loom))]
+    #[inline]
+    fn spin() {
+        core::hint::spin_loop();
+    }
+
+    /// The end of a notifier's use of a node: natively the `DONE` store
+    /// and a spin until it is seen (the window is one wake call).
+    #[cfg(not(loom))]
+    pub(super) struct Done;
+
+    #[cfg(not(loom))]
+    impl Done {
+        pub(super) const fn new() -> Self {
+            Done
+        }
+
+        /// The notifier's last access to the node: `state = DONE`.
+        pub(super) fn signal(&self, state: &AtomicU32) {
+            state.store(super::DONE, Ordering::Release);
+        }
+
+        /// Returns once `signal` has run.
+        pub(super) fn wait(&self, state: &AtomicU32) {
+            while state.load(Ordering::Acquire) != super::DONE {
+                spin();
+            }
+        }
+    }
+
+    /// Under loom the wait for `DONE` blocks instead of spinning, for the
+    /// reason given at `RawLock`: two waiters spinning for `DONE` while
+    /// their notifier runs are the oscillation of tokio-rs/loom#53. The
+    /// `DONE` store stays; the waiter also cannot return before the
+    /// notifier has finished with the node (it needs the mutex the
+    /// notifier releases last).
+    #[cfg(loom)]
+    pub(super) struct Done {
+        done: loom::sync::Mutex<bool>,
+        cv: loom::sync::Condvar,
+    }
+
+    #[cfg(loom)]
+    impl Done {
+        pub(super) fn new() -> Self {
+            Done {
+                done: loom::sync::Mutex::new(false),
+                cv: loom::sync::Condvar::new(),
+            }
+        }
+
+        pub(super) fn signal(&self, state: &AtomicU32) {
+            let mut done = self.done.lock().unwrap();
+            state.store(super::DONE, Ordering::Release);
+            *done = true;
+            self.cv.notify_all();
+        }
+
+        pub(super) fn wait(&self, state: &AtomicU32) {
+            let mut done = self.done.lock().unwrap();
+            while !*done {
+                done = self.cv.wait(done).unwrap();
+            }
+            assert_eq!(state.load(Ordering::Acquire), super::DONE);
+        }
+    }
+
+    /// Nothing natively (the `SeqCst` accesses around it are ordered by
+    /// the total order); a `SeqCst` fence under loom, which models `SeqCst`
+    /// accesses as `AcqRel` (see the module docs).
+    #[inline]
+    pub(super) fn dekker_fence() {
+        #[cfg(loom)]
+        loom::sync::atomic::fence(Ordering::SeqCst);
+    }
+}
+
+/// Buckets in a [`WaitQueue`] (a power of two). Under loom there is one, so
+/// that every two addresses of a model share a bucket.
+pub const BUCKETS: usize = if cfg!(loom) { 1 } else { 128 };
+
+const BUCKET_BITS: u32 = BUCKETS.trailing_zeros();
+const _: () = assert!(BUCKETS.is_power_of_two());
+
+/// The bucket `addr` hashes to, in `0..BUCKETS` (for tests and
+/// diagnostics: two addresses in one bucket share its lock).
+pub fn bucket_index(addr: usize) -> usize {
+    // Fibonacci hashing: the multiplication carries the low bits, which
+    // tell neighbouring words apart, into the top bits, which pick the
+    // bucket.
+    let h = (addr as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    h.checked_shr(64 - BUCKET_BITS).unwrap_or(0) as usize
+}
+
+/// How a wait ended: the values of `memory.atomic.wait`'s result.
+#[repr(u32)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum WaitResult {
+    /// Woken by a notify, which counted this waiter ("ok").
+    Ok = 0,
+    /// The word did not hold the expected value ("not-equal").
+    NotEqual = 1,
+    /// The timeout passed before a notify ("timed-out").
+    TimedOut = 2,
+}
+
+/// A monotonic clock, for the deadlines of timed waits.
+pub trait Clock {
+    /// The time since an arbitrary, fixed origin; never goes back. `None`
+    /// when the clock cannot be read: a timed wait then sleeps its timeout
+    /// once and treats a spurious return as the end of it (it may end
+    /// early, never late).
+    fn now(&self) -> Option<Duration>;
+}
+
+/// The monotonic clock of the platform: `clock_gettime(CLOCK_MONOTONIC)`
+/// on Linux.
+#[cfg(wrt_os = "linux")]
+#[derive(Copy, Clone, Debug, Default)]
+pub struct OsClock;
+
+#[cfg(wrt_os = "linux")]
+impl Clock for OsClock {
+    fn now(&self) -> Option<Duration> {
+        crate::os::linux::time::monotonic().ok()
+    }
+}
+
+/// Node states (see the module docs).
+const WAITING: u32 = 0;
+const NOTIFYING: u32 = 1;
+const DONE: u32 = 2;
+
+/// A node's list links; read and written only under its bucket's lock
+/// (and by the notifier that took it off the list, until `DONE`).
+struct Links {
+    prev: *const Node,
+    next: *const Node,
+}
+
+/// A waiter, on the waiting thread's stack.
+struct Node {
+    /// The host address of the waited word.
+    key: usize,
+    links: UnsafeCell<Links>,
+    /// `WAITING`, `NOTIFYING` or `DONE`; the word the thread parks on.
+    state: AtomicU32,
+    /// How the waiter learns that its notifier is done with the node.
+    done: sync::Done,
+}
+
+impl Node {
+    fn new(key: usize) -> Self {
+        Node {
+            key,
+            links: UnsafeCell::new(Links {
+                prev: ptr::null(),
+                next: ptr::null(),
+            }),
+            state: AtomicU32::new(WAITING),
+            done: sync::Done::new(),
+        }
+    }
+}
+
+/// Runs `f` on the links of `node`.
+///
+/// # Safety
+/// `node` is live, and the caller may access its links: it holds the lock
+/// of the bucket whose list holds `node`, or it is the notifier that took
+/// `node` off that list and has not yet stored `DONE`.
+unsafe fn with_links<R>(node: *const Node, f: impl FnOnce(&mut Links) -> R) -> R {
+    // SAFETY: `node` is live (caller).
+    let cell = unsafe { &(*node).links };
+    cell.with_mut(|links| {
+        // SAFETY: nobody else accesses the links now (caller), so this is
+        // the only reference.
+        f(unsafe { &mut *links })
+    })
+}
+
+/// The head and tail of a bucket's FIFO list.
+struct List {
+    head: *const Node,
+    tail: *const Node,
+}
+
+/// A hash bucket: a spin lock, the FIFO list it guards and how many nodes
+/// the list holds (read without the lock by notify's fast path).
+#[repr(align(64))]
+struct Bucket {
+    lock: sync::RawLock,
+    waiters: AtomicUsize,
+    list: UnsafeCell<List>,
+}
+
+// SAFETY: the list (raw pointers to nodes on other threads' stacks) is
+// only accessed under the lock, and every node in it stays live until it
+// is unlinked under that lock (the node protocol, module docs).
+unsafe impl Sync for Bucket {}
+// SAFETY: as above; a bucket owns no node.
+unsafe impl Send for Bucket {}
+
+impl Bucket {
+    #[cfg(not(loom))]
+    const fn new() -> Self {
+        Bucket {
+            lock: sync::RawLock::new(),
+            waiters: AtomicUsize::new(0),
+            list: UnsafeCell::new(List {
+                head: ptr::null(),
+                tail: ptr::null(),
+            }),
+        }
+    }
+
+    #[cfg(loom)]
+    fn new() -> Self {
+        Bucket {
+            lock: sync::RawLock::new(),
+            waiters: AtomicUsize::new(0),
+            list: UnsafeCell::new(List {
+                head: ptr::null(),
+                tail: ptr::null(),
+            }),
+        }
+    }
+
+    /// Takes the lock. Critical sections are a few pointer updates, never
+    /// a system call.
+    fn lock(&self) -> Locked<'_> {
+        self.lock.lock();
+        Locked(self)
+    }
+}
+
+/// A locked bucket; unlocks on drop.
+struct Locked<'a>(&'a Bucket);
+
+impl Drop for Locked<'_> {
+    fn drop(&mut self) {
+        self.0.lock.unlock();
+    }
+}
+
+impl Locked<'_> {
+    /// Runs `f` on the list.
+    fn with_list<R>(&mut self, f: impl FnOnce(&mut List) -> R) -> R {
+        self.0.list.with_mut(|list| {
+            // SAFETY: the lock is held and `&mut self` is unique: this is
+            // the only access to the list.
+            f(unsafe { &mut *list })
+        })
+    }
+
+    /// Appends `node` at the tail.
+    ///
+    /// # Safety
+    /// `node` is live, in no list, and stays live until it is unlinked
+    /// under this bucket's lock or taken by a notifier that then stores
+    /// `DONE`.
+    unsafe fn push_back(&mut self, node: *const Node) {
+        self.with_list(|list| {
+            let tail = list.tail;
+            // SAFETY: `node` is live (caller) and in no list; the lock is held.
+            unsafe { with_links(node, |l| (l.prev, l.next) = (tail, ptr::null())) };
+            if tail.is_null() {
+                list.head = node;
+            } else {
+                // SAFETY: `tail` is in the list, hence live; the lock is held.
+                unsafe { with_links(tail, |l| l.next = node) };
+            }
+            list.tail = node;
+        });
+    }
+
+    /// Removes `node` from the list.
+    ///
+    /// # Safety
+    /// `node` is in this bucket's list.
+    unsafe fn unlink(&mut self, node: *const Node) {
+        // SAFETY: `node` is in the list (caller), hence live; the lock is held.
+        let (prev, next) = unsafe { with_links(node, |l| (l.prev, l.next)) };
+        self.with_list(|list| {
+            if prev.is_null() {
+                list.head = next;
+            } else {
+                // SAFETY: `prev` is in the list, hence live; the lock is held.
+                unsafe { with_links(prev, |l| l.next = next) };
+            }
+            if next.is_null() {
+                list.tail = prev;
+            } else {
+                // SAFETY: `next` is in the list, hence live; the lock is held.
+                unsafe { with_links(next, |l| l.prev = prev) };
+            }
+        });
+    }
+
+    /// Takes up to `count` nodes with `key` from the head, marks them
+    /// `NOTIFYING` and returns them as a chain linked through `next`
+    /// (first taken first), with their number.
+    fn take(&mut self, key: usize, count: u32) -> (*const Node, u32) {
+        let (mut first, mut last, mut taken) = (ptr::null::<Node>(), ptr::null::<Node>(), 0);
+        let mut cur = self.with_list(|list| list.head);
+        while !cur.is_null() && taken < count {
+            // SAFETY: `cur` is in the list, hence live; the lock is held.
+            let next = unsafe { with_links(cur, |l| l.next) };
+            // SAFETY: as above.
+            let node = unsafe { &*cur };
+            if node.key == key {
+                // SAFETY: `cur` is in the list.
+                unsafe { self.unlink(cur) };
+                // SAFETY: `cur` is live and now ours until `DONE`.
+                unsafe { with_links(cur, |l| l.next = ptr::null()) };
+                if last.is_null() {
+                    first = cur;
+                } else {
+                    // SAFETY: `last` was taken above: live and ours.
+                    unsafe { with_links(last, |l| l.next = cur) };
+                }
+                last = cur;
+                // Under the lock: a waiter that times out now sees it was
+                // counted.
+                node.state.store(NOTIFYING, Ordering::Release);
+                taken += 1;
+            }
+            cur = next;
+        }
+        // A stale non-zero count only sends a notifier to the lock.
+        self.0.waiters.fetch_sub(taken as usize, Ordering::Relaxed);
+        (first, taken)
+    }
+}
+
+/// Returns once a notifier that took `node` has stored `DONE`: it is done
+/// with the node. Spins; the window is the notifier's wake call.
+fn wait_done(node: &Node) {
+    node.done.wait(&node.state);
+}
+
+/// A queued node; leaves the queue (or waits for its notifier) on drop.
+struct Parked<'a> {
+    bucket: &'a Bucket,
+    node: &'a Node,
+}
+
+impl Parked<'_> {
+    /// Leaves the queue: `TimedOut` if the node was still waiting (it is
+    /// unlinked now), `Ok` if a notifier took it (after `DONE`).
+    fn leave(&self) -> WaitResult {
+        {
+            let mut locked = self.bucket.lock();
+            // Relaxed: `NOTIFYING` is stored under this lock.
+            if self.node.state.load(Ordering::Relaxed) == WAITING {
+                // SAFETY: a `WAITING` node is in its bucket's list.
+                unsafe { locked.unlink(self.node) };
+                self.bucket.waiters.fetch_sub(1, Ordering::Relaxed);
+                return WaitResult::TimedOut;
+            }
+        }
+        wait_done(self.node);
+        WaitResult::Ok
+    }
+
+    /// Ends a wait that timed out.
+    fn cancel(self) -> WaitResult {
+        let result = self.leave();
+        core::mem::forget(self);
+        result
+    }
+
+    /// Ends a wait whose node a notifier took.
+    fn finish(self) -> WaitResult {
+        wait_done(self.node);
+        core::mem::forget(self);
+        WaitResult::Ok
+    }
+}
+
+impl Drop for Parked<'_> {
+    /// Only on unwind: the node must not outlive its frame in the list.
+    fn drop(&mut self) {
+        self.leave();
+    }
+}
+
+/// When a timed wait ends.
+#[derive(Copy, Clone)]
+enum Deadline {
+    /// No timeout, or one too far away to represent.
+    Never,
+    /// This monotonic time.
+    At(Duration),
+    /// Unknown: the clock could not be read.
+    Unknown,
+}
+
+impl Deadline {
+    fn new(clock: &impl Clock, timeout: Option<Duration>) -> Self {
+        match timeout {
+            None => Deadline::Never,
+            Some(t) => match clock.now() {
+                Some(now) => now.checked_add(t).map_or(Deadline::Never, Deadline::At),
+                None => Deadline::Unknown,
+            },
+        }
+    }
+
+    /// The timeout for the next sleep, or `None` when the deadline passed.
+    fn remaining(self, clock: &impl Clock) -> Option<Option<Duration>> {
+        match self {
+            Deadline::Never => Some(None),
+            Deadline::At(at) => {
+                let left = at.checked_sub(clock.now()?)?;
+                (!left.is_zero()).then_some(Some(left))
+            }
+            Deadline::Unknown => None,
+        }
+    }
+}
+
+/// The wait queue of `memory.atomic.wait*` / `notify` (see the
+/// [module docs](self)). One queue serves any number of memories.
+pub struct WaitQueue<F: FutexLike, C: Clock> {
+    buckets: [Bucket; BUCKETS],
+    futex: F,
+    clock: C,
+}
+
+impl<F: FutexLike, C: Clock> WaitQueue<F, C> {
+    /// An empty queue whose waiters park through `futex` and time out on
+    /// `clock`.
+    #[cfg(not(loom))]
+    pub const fn new(futex: F, clock: C) -> Self {
+        WaitQueue {
+            buckets: [const { Bucket::new() }; BUCKETS],
+            futex,
+            clock,
+        }
+    }
+
+    /// An empty queue whose waiters park through `futex` and time out on
+    /// `clock`.
+    #[cfg(loom)]
+    pub fn new(futex: F, clock: C) -> Self {
+        WaitQueue {
+            buckets: core::array::from_fn(|_| Bucket::new()),
+            futex,
+            clock,
+        }
+    }
+
+    fn bucket(&self, key: usize) -> &Bucket {
+        &self.buckets[bucket_index(key)]
+    }
+
+    /// `memory.atomic.wait32`: if `*word == expected` (checked atomically
+    /// with joining the queue), sleeps until a [`notify`](Self::notify) of
+    /// `word`'s address counts this waiter ([`WaitResult::Ok`]) or
+    /// `timeout` passes ([`WaitResult::TimedOut`]; `None`: never). A
+    /// mismatch returns [`WaitResult::NotEqual`] with no system call, and
+    /// so does a zero timeout (`TimedOut`).
+    pub fn wait32(&self, word: &AtomicU32, expected: u32, timeout: Option<Duration>) -> WaitResult {
+        let key = word as *const AtomicU32 as usize;
+        self.wait(key, || word.load(Ordering::SeqCst) == expected, timeout)
+    }
+
+    /// `memory.atomic.wait64`: as [`wait32`](Self::wait32) for a 64-bit
+    /// word. Waiters of both widths on one address share one FIFO queue.
+    pub fn wait64(&self, word: &AtomicU64, expected: u64, timeout: Option<Duration>) -> WaitResult {
+        let key = word as *const AtomicU64 as usize;
+        self.wait(key, || word.load(Ordering::SeqCst) == expected, timeout)
+    }
+
+    fn wait(
+        &self,
+        key: usize,
+        matches: impl Fn() -> bool,
+        timeout: Option<Duration>,
+    ) -> WaitResult {
+        // Early check: a mismatch costs no lock.
+        if !matches() {
+            return WaitResult::NotEqual;
+        }
+        if timeout == Some(Duration::ZERO) {
+            return WaitResult::TimedOut;
+        }
+        let deadline = Deadline::new(&self.clock, timeout);
+        let bucket = self.bucket(key);
+        let node = Node::new(key);
+        let parked = {
+            let mut locked = bucket.lock();
+            bucket.waiters.fetch_add(1, Ordering::SeqCst);
+            sync::dekker_fence();
+            if !matches() {
+                bucket.waiters.fetch_sub(1, Ordering::Relaxed);
+                return WaitResult::NotEqual;
+            }
+            // SAFETY: `node` lives in this frame, and `parked` (dropped
+            // before it, also on unwind) unlinks it or waits for `DONE`.
+            unsafe { locked.push_back(&node) };
+            Parked {
+                bucket,
+                node: &node,
+            }
+        };
+        let mut next = timeout; // the deadline was fixed just before
+        loop {
+            let outcome = self.futex.wait(&node.state, WAITING, next);
+            if node.state.load(Ordering::Acquire) != WAITING {
+                return parked.finish();
+            }
+            if let Ok(WaitOutcome::TimedOut) = outcome {
+                return parked.cancel();
+            }
+            // A spurious return (or a backend error, which Linux cannot
+            // give for a live stack word): sleep for what is left.
+            match deadline.remaining(&self.clock) {
+                Some(left) => next = left,
+                None => return parked.cancel(),
+            }
+        }
+    }
+
+    /// `memory.atomic.notify`: wakes up to `count` waiters on the word at
+    /// host address `addr`, oldest first, and returns exactly how many it
+    /// woke; each of them returns [`WaitResult::Ok`]. When no thread waits
+    /// on `addr`'s bucket this is one load: no lock, no system call (see
+    /// the module docs for the memory ordering this relies on).
+    pub fn notify(&self, addr: usize, count: u32) -> u32 {
+        if count == 0 {
+            return 0;
+        }
+        let bucket = self.bucket(addr);
+        sync::dekker_fence();
+        if bucket.waiters.load(Ordering::SeqCst) == 0 {
+            return 0;
+        }
+        let (mut cur, taken) = bucket.lock().take(addr, count);
+        while !cur.is_null() {
+            // SAFETY: a node this call took stays live until it stores
+            // `DONE`, and only this call touches its links now.
+            let next = unsafe { with_links(cur, |l| l.next) };
+            // SAFETY: as above.
+            let node = unsafe { &*cur };
+            // The waiter re-checks its state on every return, so an error
+            // or a wake that finds nobody asleep loses nothing.
+            let _ = self.futex.wake(&node.state, 1);
+            // After this store the waiter may return and its node vanish.
+            node.done.signal(&node.state);
+            cur = next;
+        }
+        taken
+    }
+
+    /// How many threads wait on the word at host address `addr` (takes the
+    /// bucket lock; for tests and diagnostics).
+    pub fn waiting(&self, addr: usize) -> usize {
+        let mut locked = self.bucket(addr).lock();
+        let mut cur = locked.with_list(|list| list.head);
+        let mut n = 0;
+        while !cur.is_null() {
+            // SAFETY: `cur` is in the list, hence live; the lock is held.
+            let node = unsafe { &*cur };
+            n += usize::from(node.key == addr);
+            // SAFETY: as above.
+            cur = unsafe { with_links(cur, |l| l.next) };
+        }
+        n
+    }
+
+    /// The futex the waiters park on.
+    pub fn futex(&self) -> &F {
+        &self.futex
+    }
+}
