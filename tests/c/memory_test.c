@@ -2,9 +2,9 @@
  * A real C client of libwrt_helper.a: the linear-memory C ABI, from C,
  * against include/wrt_helper.h. Built six ways by scripts/c-tests:
  * glibc dynamic, gcc -static, musl-gcc -static, aarch64-linux-gnu-gcc
- * -static (run under qemu-aarch64-static), and -nostdlib with the tiny
- * _start below (-DWRT_NOLIBC), which proves the helper needs nothing from
- * libc.
+ * -static (run under qemu-aarch64-static), and -nostdlib on x86_64 and
+ * aarch64 with the tiny _start of runtime.h (-DWRT_NOLIBC), which proves
+ * the helper needs nothing from libc.
  *
  * Prints "c-memory-test: N passed, M failed" and exits with M != 0.
  */
