@@ -239,8 +239,7 @@ impl PageAllocator for BumpPages {
     }
 
     unsafe fn commit(&self, r: &Reservation, offset: usize, len: usize) -> Result<()> {
-        r.subrange(offset, len, self.page)?;
-        Ok(())
+        protect_without_mmu(r, offset, len, Protection::READ_WRITE, self.page)
     }
 
     unsafe fn protect(
@@ -250,13 +249,7 @@ impl PageAllocator for BumpPages {
         len: usize,
         prot: Protection,
     ) -> Result<()> {
-        r.subrange(offset, len, self.page)?;
-        // Read-write, no BTI, no MTE is what every page always is; nothing
-        // else can be enforced without an MMU.
-        if len == 0 || prot == Protection::READ_WRITE {
-            return Ok(());
-        }
-        Err(Errno::NOTSUP)
+        protect_without_mmu(r, offset, len, prot, self.page)
     }
 
     unsafe fn decommit(&self, r: &Reservation, offset: usize, len: usize) -> Result<()> {
@@ -277,4 +270,22 @@ impl PageAllocator for BumpPages {
             .compare_exchange(end, start, Ordering::AcqRel, Ordering::Acquire);
         Ok(())
     }
+}
+
+/// `commit` / `protect` where nothing manages pages (no MMU): the range is
+/// checked against the contract, read-write (what every page always is)
+/// succeeds, and any other protection is [`Errno::NOTSUP`] rather than a
+/// silent lie. Shared by [`BumpPages`] and Zephyr's `KHeapPages`.
+pub(crate) fn protect_without_mmu(
+    r: &Reservation,
+    offset: usize,
+    len: usize,
+    prot: Protection,
+    page: usize,
+) -> Result<()> {
+    r.subrange(offset, len, page)?;
+    if len == 0 || prot == Protection::READ_WRITE {
+        return Ok(());
+    }
+    Err(Errno::NOTSUP)
 }

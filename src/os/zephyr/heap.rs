@@ -22,6 +22,7 @@
 
 use core::ptr::NonNull;
 
+use super::bump::protect_without_mmu;
 use super::kernel::{self, KHeap, KTimeout};
 use crate::errno::{Errno, Result};
 use crate::page::{PageAllocator, Protection, Reservation, ReserveOptions};
@@ -92,8 +93,7 @@ impl PageAllocator for KHeapPages {
     }
 
     unsafe fn commit(&self, r: &Reservation, offset: usize, len: usize) -> Result<()> {
-        r.subrange(offset, len, self.page)?;
-        Ok(())
+        protect_without_mmu(r, offset, len, Protection::READ_WRITE, self.page)
     }
 
     unsafe fn protect(
@@ -103,11 +103,7 @@ impl PageAllocator for KHeapPages {
         len: usize,
         prot: Protection,
     ) -> Result<()> {
-        r.subrange(offset, len, self.page)?;
-        if len == 0 || prot == Protection::READ_WRITE {
-            return Ok(());
-        }
-        Err(Errno::NOTSUP)
+        protect_without_mmu(r, offset, len, prot, self.page)
     }
 
     unsafe fn decommit(&self, r: &Reservation, offset: usize, len: usize) -> Result<()> {
