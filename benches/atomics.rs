@@ -6,7 +6,11 @@
 //!   address nobody parks on vs a raw `FUTEX_WAKE` system call;
 //! * wait/notify ping-pong between two threads (one round trip per
 //!   iteration): ours vs a raw futex ping-pong vs `std::sync::Mutex` +
-//!   `Condvar` vs `parking_lot_core` park/unpark;
+//!   `Condvar` vs `parking_lot_core` park/unpark. The two threads are
+//!   pinned, once to two CPUs (a wake crosses cores) and once to one CPU
+//!   (every hand-over is a context switch): left to the scheduler, the
+//!   placement changes from sample to sample and the spread swamps the
+//!   differences between the peers;
 //! * 8 waiters on 8 distinct addresses, one notifier that publishes a new
 //!   value to each address and notifies it, round after round: ours vs raw
 //!   futex vs `parking_lot_core` (time per notify).
@@ -132,14 +136,79 @@ mod linux {
         g.finish();
     }
 
+    /// Where the two threads of a ping-pong run.
+    #[derive(Copy, Clone)]
+    enum Placement {
+        /// This thread on CPU 0, the partner on CPU 1.
+        TwoCpus,
+        /// Both on CPU 0.
+        OneCpu,
+    }
+
+    impl Placement {
+        fn name(self) -> &'static str {
+            match self {
+                Placement::TwoCpus => "two_cpus",
+                Placement::OneCpu => "one_cpu",
+            }
+        }
+
+        fn partner_cpu(self) -> usize {
+            match self {
+                Placement::TwoCpus => 1,
+                Placement::OneCpu => 0,
+            }
+        }
+    }
+
+    /// Pins the calling thread to `cpu` (`None`: to every CPU the process
+    /// had at start).
+    fn pin(cpu: Option<usize>) {
+        static ALL: std::sync::OnceLock<libc::cpu_set_t> = std::sync::OnceLock::new();
+        let all = ALL.get_or_init(|| {
+            // SAFETY: cpu_set_t is plain bits; all-zero is the empty set.
+            let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+            // SAFETY: `set` is a live cpu_set_t of the size passed.
+            let r = unsafe { libc::sched_getaffinity(0, std::mem::size_of_val(&set), &mut set) };
+            assert_eq!(
+                r,
+                0,
+                "sched_getaffinity: {}",
+                std::io::Error::last_os_error()
+            );
+            set
+        });
+        let set = match cpu {
+            Some(cpu) => {
+                // SAFETY: as above.
+                let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+                assert!(cpu < libc::CPU_SETSIZE as usize);
+                // SAFETY: `cpu` is inside the set (checked).
+                unsafe { libc::CPU_SET(cpu, &mut set) };
+                set
+            }
+            None => *all,
+        };
+        // SAFETY: `set` is a live cpu_set_t of the size passed.
+        let r = unsafe { libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set) };
+        assert_eq!(
+            r,
+            0,
+            "sched_setaffinity: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+
     /// `iters` round trips: this thread hands the turn over (word = 1) and
     /// waits for it back; the partner waits for the turn and hands it back.
-    fn ping_pong<P: Park>(p: &'static P, iters: u64) -> Duration {
+    fn ping_pong<P: Park>(p: &'static P, at: Placement, iters: u64) -> Duration {
         let w: &'static AtomicU32 = Box::leak(Box::new(AtomicU32::new(0)));
         let ready = Arc::new(Barrier::new(2));
+        pin(Some(0));
         let partner = {
             let ready = ready.clone();
             thread::spawn(move || {
+                pin(Some(at.partner_cpu()));
                 ready.wait();
                 for _ in 0..iters {
                     while w.load(SeqCst) == 0 {
@@ -161,16 +230,19 @@ mod linux {
         }
         let took = t0.elapsed();
         partner.join().unwrap();
+        pin(None);
         took
     }
 
     /// The same hand-over with `std::sync::Mutex` + `Condvar`.
-    fn ping_pong_condvar(iters: u64) -> Duration {
+    fn ping_pong_condvar(at: Placement, iters: u64) -> Duration {
         let pair = Arc::new((Mutex::new(0u32), Condvar::new()));
         let ready = Arc::new(Barrier::new(2));
+        pin(Some(0));
         let partner = {
             let (pair, ready) = (pair.clone(), ready.clone());
             thread::spawn(move || {
+                pin(Some(at.partner_cpu()));
                 ready.wait();
                 let (m, cv) = &*pair;
                 for _ in 0..iters {
@@ -196,18 +268,30 @@ mod linux {
         }
         let took = t0.elapsed();
         partner.join().unwrap();
+        pin(None);
         took
     }
 
     pub fn ping_pong_group(c: &mut Criterion) {
-        let mut g = c.benchmark_group("ping_pong_round_trip");
-        g.bench_function("wrt_queue", |b| b.iter_custom(|n| ping_pong(&Ours, n)));
-        g.bench_function("raw_futex", |b| b.iter_custom(|n| ping_pong(&RawFutex, n)));
-        g.bench_function("std_mutex_condvar", |b| b.iter_custom(ping_pong_condvar));
-        g.bench_function("parking_lot_core", |b| {
-            b.iter_custom(|n| ping_pong(&Plc, n))
-        });
-        g.finish();
+        let cpus = thread::available_parallelism().map_or(1, |n| n.get());
+        for at in [Placement::TwoCpus, Placement::OneCpu] {
+            if cpus < 2 && matches!(at, Placement::TwoCpus) {
+                eprintln!("ping_pong_round_trip/two_cpus: skipped, one CPU");
+                continue;
+            }
+            let mut g = c.benchmark_group(format!("ping_pong_round_trip/{}", at.name()));
+            g.bench_function("wrt_queue", |b| b.iter_custom(|n| ping_pong(&Ours, at, n)));
+            g.bench_function("raw_futex", |b| {
+                b.iter_custom(|n| ping_pong(&RawFutex, at, n))
+            });
+            g.bench_function("std_mutex_condvar", |b| {
+                b.iter_custom(|n| ping_pong_condvar(at, n))
+            });
+            g.bench_function("parking_lot_core", |b| {
+                b.iter_custom(|n| ping_pong(&Plc, at, n))
+            });
+            g.finish();
+        }
     }
 
     const FANOUT: usize = 8;

@@ -111,7 +111,10 @@ fn eintr_storm_neither_extends_a_timeout_nor_loses_a_notify() {
 
 /// Conservation under races: runs `waiters` threads doing `rounds` waits
 /// with timeout `timeout_ns` (on a word a mutator may flip) against one
-/// notifier; returns (waits returning 0, sum of notify counts, results).
+/// notifier, which pauses for four timeouts after every 16 notifies so
+/// that waits also time out (a notifier that never pauses wakes every
+/// waiter long before its timeout); returns (waits returning 0, sum of
+/// notify counts, results).
 fn race(waiters: usize, rounds: usize, timeout_ns: i64, flip: bool) -> (u64, u64, [u64; 3]) {
     let m = shared_memory();
     let base = wrt_memory_base(m);
@@ -146,6 +149,9 @@ fn race(waiters: usize, rounds: usize, timeout_ns: i64, flip: bool) -> (u64, u64
                 assert!(r >= 0);
                 counted.fetch_add(r as u64, Ordering::Relaxed);
                 n = n.wrapping_add(1);
+                if n.is_multiple_of(16) {
+                    std::thread::sleep(Duration::from_nanos(4 * timeout_ns as u64));
+                }
             }
         });
         for w in workers {

@@ -10,12 +10,14 @@
 //! `parking_lot`'s global table does). A bucket holds a spin lock, an
 //! intrusive doubly-linked FIFO list of waiter nodes and a count of the
 //! nodes in it. A node lives on the waiting thread's stack:
-//! `{ key, prev/next, state }`, and the thread parks on its own node's
-//! `state` word through [`FutexLike::wait`]. So a 64-bit wait needs no
-//! 64-bit futex, and FIFO order and exact counts hold whatever order the OS
-//! wakes in and whether or not it can count (Zephyr wakes by priority,
-//! macOS's ulock cannot count): the queue decides who is woken, and each
-//! futex word has at most one sleeper.
+//! `{ key, prev/next, state }`. The queue also owns [`SLOTS`] *parking
+//! words*: a waiting thread parks through [`FutexLike::wait`] on the slot
+//! its node's address hashes to. So a 64-bit wait needs no 64-bit futex,
+//! and FIFO order and exact counts hold whatever order the OS wakes in and
+//! whether or not it can count (Zephyr wakes by priority, macOS's ulock
+//! cannot count): the queue decides who is woken (the node's `state`), the
+//! futex only gets the thread off the CPU, and a wake that reaches a thread
+//! whose node was not chosen is a spurious return it sleeps through.
 //!
 //! # Protocol
 //! * wait: load the word (`SeqCst`); a mismatch returns
@@ -23,25 +25,37 @@
 //!   timeout then returns [`WaitResult::TimedOut`]. Otherwise lock the
 //!   bucket, increment its `waiters` (`SeqCst`), load the word again
 //!   (`SeqCst`; a mismatch undoes the increment and returns `NotEqual`),
-//!   append the node at the tail, unlock, and park until the node's state
-//!   leaves `WAITING`.
+//!   append the node at the tail, unlock, and park on the node's slot
+//!   until the node's state is `DONE`.
 //! * notify: if the bucket's `waiters` is 0, return 0: one load, no lock, no
 //!   system call. Otherwise lock, take up to `count` nodes with the address
 //!   from the head (skipping nodes of other addresses that share the
 //!   bucket), mark each `NOTIFYING`, subtract them from `waiters`, unlock;
-//!   then for each, in FIFO order, `FutexLike::wake` its state word and
-//!   store `DONE`. Return how many were taken.
+//!   then for each, in FIFO order: read its successor, store `DONE` (the
+//!   last access to the node), increment its slot and wake every sleeper
+//!   of the slot. Return how many were taken.
 //! * A node's state goes `WAITING` -> `NOTIFYING` (set by a notifier under
 //!   the bucket lock, as it unlinks the node) -> `DONE` (set by that
-//!   notifier after its wake call returned). **A waiter returns only after
-//!   it has seen `DONE`** (spinning briefly while `NOTIFYING`), because the
-//!   notifier still uses `node.state` during its wake call: this is what
-//!   makes stack-allocated nodes sound. A node leaves the queue before its
-//!   stack frame does, on every path, including a panic that unwinds out
-//!   of a (foreign) `FutexLike` or [`Clock`].
+//!   notifier once it no longer needs the node's links). **A waiter returns
+//!   only after it has seen `DONE`**: this is what makes stack-allocated
+//!   nodes sound. Because the notifier's wake goes to the slot, which lives
+//!   as long as the queue, and not to the node, `DONE` comes *before* the
+//!   wake: a woken waiter never has to wait for its notifier to come back
+//!   from the system call (a waiter woken early, by a shared slot or a
+//!   timeout, sees `NOTIFYING` and parks again until `DONE`; it never
+//!   spins). A node leaves the queue before its stack frame does, on every
+//!   path, including a panic that unwinds out of a (foreign) `FutexLike`
+//!   or [`Clock`].
+//! * Parking: the waiter loads its slot's sequence (`Acquire`), then its
+//!   state; unless `DONE`, it sleeps while the slot still holds that
+//!   sequence. The notifier stores `DONE` and then increments the slot
+//!   (`Release`), so a waiter whose load saw the increment also sees
+//!   `DONE`, and one that did not sleeps on a stale sequence: its futex
+//!   wait returns at once or is woken by the wake that follows the
+//!   increment. No wake-up is lost, whoever else shares the slot.
 //! * timeout: lock the bucket; if the node is still `WAITING` the waiter
 //!   unlinks itself and returns `TimedOut`; otherwise a notify won the
-//!   race and counted this waiter, so it waits for `DONE` and returns
+//!   race and counted this waiter, so it parks until `DONE` and returns
 //!   [`WaitResult::Ok`]. So a notify's result always equals the number of
 //!   waiters that return `Ok` for it: no spurious `Ok`, no double wake.
 //! * Timeouts are absolute deadlines on a monotonic [`Clock`], fixed when
@@ -64,7 +78,7 @@
 //! times the fast path itself.
 //!
 //! # Checking it
-//! Built with `--cfg loom`, the atomics, the cell and the spin loops come
+//! Built with `--cfg loom`, the atomics, the cell and the bucket lock come
 //! from `loom` (the `sync` shim below) and `tests/loom_atomics.rs` runs every
 //! interleaving of the enqueue/notify/timeout races. Loom treats `SeqCst`
 //! accesses as `AcqRel`, so under loom alone a `SeqCst` fence separates
@@ -82,7 +96,7 @@ use crate::futex::WaitOutcome;
 #[cfg(loom)]
 pub use self::sync::FutexLike as LoomFutexLike;
 
-/// The atomics, the cell, the spin-wait and the futex trait the queue is
+/// The atomics, the cell, the bucket lock and the futex trait the queue is
 /// built from: `core` and [`crate::futex::FutexLike`] normally, `loom`
 /// (and the same trait on loom's atomics) under `--cfg loom`.
 mod sync {
@@ -195,67 +209,6 @@ mod sync {
         core::hint::spin_loop();
     }
 
-    /// The end of a notifier's use of a node: natively the `DONE` store
-    /// and a spin until it is seen (the window is one wake call).
-    #[cfg(not(loom))]
-    pub(super) struct Done;
-
-    #[cfg(not(loom))]
-    impl Done {
-        pub(super) const fn new() -> Self {
-            Done
-        }
-
-        /// The notifier's last access to the node: `state = DONE`.
-        pub(super) fn signal(&self, state: &AtomicU32) {
-            state.store(super::DONE, Ordering::Release);
-        }
-
-        /// Returns once `signal` has run.
-        pub(super) fn wait(&self, state: &AtomicU32) {
-            while state.load(Ordering::Acquire) != super::DONE {
-                spin();
-            }
-        }
-    }
-
-    /// Under loom the wait for `DONE` blocks instead of spinning, for the
-    /// reason given at `RawLock`: two waiters spinning for `DONE` while
-    /// their notifier runs are the oscillation of tokio-rs/loom#53. The
-    /// `DONE` store stays; the waiter also cannot return before the
-    /// notifier has finished with the node (it needs the mutex the
-    /// notifier releases last).
-    #[cfg(loom)]
-    pub(super) struct Done {
-        done: loom::sync::Mutex<bool>,
-        cv: loom::sync::Condvar,
-    }
-
-    #[cfg(loom)]
-    impl Done {
-        pub(super) fn new() -> Self {
-            Done {
-                done: loom::sync::Mutex::new(false),
-                cv: loom::sync::Condvar::new(),
-            }
-        }
-
-        pub(super) fn signal(&self, state: &AtomicU32) {
-            let mut done = self.done.lock().unwrap();
-            state.store(super::DONE, Ordering::Release);
-            *done = true;
-            self.cv.notify_all();
-        }
-
-        pub(super) fn wait(&self, state: &AtomicU32) {
-            let mut done = self.done.lock().unwrap();
-            while !*done {
-                done = self.cv.wait(done).unwrap();
-            }
-            assert_eq!(state.load(Ordering::Acquire), super::DONE);
-        }
-    }
-
     /// Nothing natively (the `SeqCst` accesses around it are ordered by
     /// the total order); a `SeqCst` fence under loom, which models `SeqCst`
     /// accesses as `AcqRel` (see the module docs).
@@ -270,17 +223,24 @@ mod sync {
 /// that every two addresses of a model share a bucket.
 pub const BUCKETS: usize = if cfg!(loom) { 1 } else { 128 };
 
-const BUCKET_BITS: u32 = BUCKETS.trailing_zeros();
-const _: () = assert!(BUCKETS.is_power_of_two());
+/// Parking words in a [`WaitQueue`] (a power of two). Under loom there is
+/// one, so that every waiter of a model shares it.
+pub const SLOTS: usize = if cfg!(loom) { 1 } else { 1024 };
+
+const _: () = assert!(BUCKETS.is_power_of_two() && SLOTS.is_power_of_two());
+
+/// Fibonacci hashing of `addr` into `0..n` (`n` a power of two): the
+/// multiplication carries the low bits, which tell neighbouring addresses
+/// apart, into the top bits, which pick the index.
+fn hash(addr: usize, n: usize) -> usize {
+    let h = (addr as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    h.checked_shr(64 - n.trailing_zeros()).unwrap_or(0) as usize
+}
 
 /// The bucket `addr` hashes to, in `0..BUCKETS` (for tests and
 /// diagnostics: two addresses in one bucket share its lock).
 pub fn bucket_index(addr: usize) -> usize {
-    // Fibonacci hashing: the multiplication carries the low bits, which
-    // tell neighbouring words apart, into the top bits, which pick the
-    // bucket.
-    let h = (addr as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    h.checked_shr(64 - BUCKET_BITS).unwrap_or(0) as usize
+    hash(addr, BUCKETS)
 }
 
 /// How a wait ended: the values of `memory.atomic.wait`'s result.
@@ -334,10 +294,8 @@ struct Node {
     /// The host address of the waited word.
     key: usize,
     links: UnsafeCell<Links>,
-    /// `WAITING`, `NOTIFYING` or `DONE`; the word the thread parks on.
+    /// `WAITING`, `NOTIFYING` or `DONE`.
     state: AtomicU32,
-    /// How the waiter learns that its notifier is done with the node.
-    done: sync::Done,
 }
 
 impl Node {
@@ -349,7 +307,6 @@ impl Node {
                 next: ptr::null(),
             }),
             state: AtomicU32::new(WAITING),
-            done: sync::Done::new(),
         }
     }
 }
@@ -524,19 +481,41 @@ impl Locked<'_> {
     }
 }
 
-/// Returns once a notifier that took `node` has stored `DONE`: it is done
-/// with the node. Spins; the window is the notifier's wake call.
-fn wait_done(node: &Node) {
-    node.done.wait(&node.state);
-}
-
 /// A queued node; leaves the queue (or waits for its notifier) on drop.
-struct Parked<'a> {
+struct Parked<'a, F: FutexLike> {
     bucket: &'a Bucket,
     node: &'a Node,
+    /// The parking word of `node` (see [`WaitQueue::slot`]).
+    slot: &'a AtomicU32,
+    futex: &'a F,
 }
 
-impl Parked<'_> {
+impl<F: FutexLike> Parked<'_, F> {
+    /// One park: sleeps on the slot unless the node is `DONE`, for at most
+    /// `timeout`. Returns the state seen before sleeping and how the sleep
+    /// ended (`None`: no sleep, the node was `DONE`).
+    fn park(&self, timeout: Option<Duration>) -> (u32, Option<WaitOutcome>) {
+        // The sequence first: a notifier stores `DONE` before it
+        // increments the slot, so if this load sees the increment, the
+        // state load below sees `DONE` (module docs, "Parking").
+        let seq = self.slot.load(Ordering::Acquire);
+        let state = self.node.state.load(Ordering::Acquire);
+        if state == DONE {
+            return (DONE, None);
+        }
+        // An error (Linux gives none for a live word) is a spurious return:
+        // every caller loops on the state.
+        let outcome = self.futex.wait(self.slot, seq, timeout).ok();
+        (state, Some(outcome.unwrap_or(WaitOutcome::Woken)))
+    }
+
+    /// Returns once the notifier that took the node has stored `DONE`: it
+    /// is done with the node. Parks (untimed) while `NOTIFYING`; the window
+    /// is the notifier waking the nodes it took before this one.
+    fn wait_done(&self) {
+        while self.park(None).1.is_some() {}
+    }
+
     /// Leaves the queue: `TimedOut` if the node was still waiting (it is
     /// unlinked now), `Ok` if a notifier took it (after `DONE`).
     fn leave(&self) -> WaitResult {
@@ -550,7 +529,7 @@ impl Parked<'_> {
                 return WaitResult::TimedOut;
             }
         }
-        wait_done(self.node);
+        self.wait_done();
         WaitResult::Ok
     }
 
@@ -563,13 +542,13 @@ impl Parked<'_> {
 
     /// Ends a wait whose node a notifier took.
     fn finish(self) -> WaitResult {
-        wait_done(self.node);
+        self.wait_done();
         core::mem::forget(self);
         WaitResult::Ok
     }
 }
 
-impl Drop for Parked<'_> {
+impl<F: FutexLike> Drop for Parked<'_, F> {
     /// Only on unwind: the node must not outlive its frame in the list.
     fn drop(&mut self) {
         self.leave();
@@ -615,6 +594,8 @@ impl Deadline {
 /// [module docs](self)). One queue serves any number of memories.
 pub struct WaitQueue<F: FutexLike, C: Clock> {
     buckets: [Bucket; BUCKETS],
+    /// The parking words; a waiter's is picked by its node's address.
+    slots: [AtomicU32; SLOTS],
     futex: F,
     clock: C,
 }
@@ -626,6 +607,7 @@ impl<F: FutexLike, C: Clock> WaitQueue<F, C> {
     pub const fn new(futex: F, clock: C) -> Self {
         WaitQueue {
             buckets: [const { Bucket::new() }; BUCKETS],
+            slots: [const { AtomicU32::new(0) }; SLOTS],
             futex,
             clock,
         }
@@ -637,6 +619,7 @@ impl<F: FutexLike, C: Clock> WaitQueue<F, C> {
     pub fn new(futex: F, clock: C) -> Self {
         WaitQueue {
             buckets: core::array::from_fn(|_| Bucket::new()),
+            slots: core::array::from_fn(|_| AtomicU32::new(0)),
             futex,
             clock,
         }
@@ -644,6 +627,12 @@ impl<F: FutexLike, C: Clock> WaitQueue<F, C> {
 
     fn bucket(&self, key: usize) -> &Bucket {
         &self.buckets[bucket_index(key)]
+    }
+
+    /// The parking word of the node at `node`: computed from the address
+    /// alone, so a notifier can find it after the node is gone.
+    fn slot(&self, node: *const Node) -> &AtomicU32 {
+        &self.slots[hash(node as usize, SLOTS)]
     }
 
     /// `memory.atomic.wait32`: if `*word == expected` (checked atomically
@@ -694,19 +683,20 @@ impl<F: FutexLike, C: Clock> WaitQueue<F, C> {
             Parked {
                 bucket,
                 node: &node,
+                slot: self.slot(&node),
+                futex: &self.futex,
             }
         };
         let mut next = timeout; // the deadline was fixed just before
         loop {
-            let outcome = self.futex.wait(&node.state, WAITING, next);
-            if node.state.load(Ordering::Acquire) != WAITING {
-                return parked.finish();
+            match parked.park(next) {
+                (WAITING, Some(WaitOutcome::TimedOut)) => return parked.cancel(),
+                (WAITING, _) => {}
+                // Taken by a notifier: `finish` waits for `DONE`.
+                _ => return parked.finish(),
             }
-            if let Ok(WaitOutcome::TimedOut) = outcome {
-                return parked.cancel();
-            }
-            // A spurious return (or a backend error, which Linux cannot
-            // give for a live stack word): sleep for what is left.
+            // A spurious return (a shared slot, or a wake meant for an
+            // earlier park): sleep for what is left.
             match deadline.remaining(&self.clock) {
                 Some(left) => next = left,
                 None => return parked.cancel(),
@@ -719,6 +709,7 @@ impl<F: FutexLike, C: Clock> WaitQueue<F, C> {
     /// woke; each of them returns [`WaitResult::Ok`]. When no thread waits
     /// on `addr`'s bucket this is one load: no lock, no system call (see
     /// the module docs for the memory ordering this relies on).
+    #[inline]
     pub fn notify(&self, addr: usize, count: u32) -> u32 {
         if count == 0 {
             return 0;
@@ -728,6 +719,13 @@ impl<F: FutexLike, C: Clock> WaitQueue<F, C> {
         if bucket.waiters.load(Ordering::SeqCst) == 0 {
             return 0;
         }
+        self.notify_queued(bucket, addr, count)
+    }
+
+    /// The rest of [`notify`](Self::notify), when `bucket` has waiters:
+    /// out of line, so that the fast path inlines into its callers.
+    #[inline(never)]
+    fn notify_queued(&self, bucket: &Bucket, addr: usize, count: u32) -> u32 {
         let (mut cur, taken) = bucket.lock().take(addr, count);
         while !cur.is_null() {
             // SAFETY: a node this call took stays live until it stores
@@ -735,11 +733,16 @@ impl<F: FutexLike, C: Clock> WaitQueue<F, C> {
             let next = unsafe { with_links(cur, |l| l.next) };
             // SAFETY: as above.
             let node = unsafe { &*cur };
-            // The waiter re-checks its state on every return, so an error
-            // or a wake that finds nobody asleep loses nothing.
-            let _ = self.futex.wake(&node.state, 1);
-            // After this store the waiter may return and its node vanish.
-            node.done.signal(&node.state);
+            // The last access to the node: from here its waiter may return
+            // and the node vanish. The slot belongs to the queue.
+            node.state.store(DONE, Ordering::Release);
+            let slot = self.slot(cur);
+            slot.fetch_add(1, Ordering::Release);
+            // Every sleeper of the slot: others that share it re-check
+            // their state and sleep again. An error or a wake that finds
+            // nobody asleep loses nothing (the waiter re-checks before
+            // every sleep).
+            let _ = self.futex.wake(slot, u32::MAX);
             cur = next;
         }
         taken
