@@ -1,6 +1,6 @@
 //! The bare-metal image: the shared conformance suite on [`BumpPages`] and
-//! [`BareMetalFutex`], wait/wake across the four cores, and the bump
-//! allocator's limits.
+//! [`BareMetalFutex`], wait/wake across the four cores, the Wasm wait
+//! queue on them, and the bump allocator's limits.
 
 use core::cell::UnsafeCell;
 use core::ptr::NonNull;
@@ -9,6 +9,7 @@ use core::time::Duration;
 
 use wrt_platform::conformance::{FUTEX_CHECKS, Failure, Outcome, PAGE_CHECKS, Verdict};
 use wrt_platform::os::baremetal::{BareMetalFutex, BumpPages, timer};
+use wrt_platform::wasm::atomics::{OsClock, WaitQueue, WaitResult};
 use wrt_platform::{Errno, FutexLike, PageAllocator, Protection, Reservation, ReserveOptions};
 
 use crate::rt::{self, CORES};
@@ -103,6 +104,15 @@ pub fn run() -> u32 {
     });
     r.run("futex/token_ring_4_cores", || token_ring(&futex));
 
+    r.run(
+        "atomics/queue_fifo_and_exact_counts_across_cores",
+        queue_fifo,
+    );
+    r.run("atomics/queue_ping_pong_across_cores", queue_ping_pong);
+    r.run("atomics/queue_timeouts_racing_notifies_on_4_cores", || {
+        queue_race()
+    });
+
     r.run("bump/capacity_and_alignment", || {
         capacity_and_alignment(&scratch)
     });
@@ -135,6 +145,144 @@ pub fn run() -> u32 {
         concurrent_reserve(&scratch)
     });
     r.finish()
+}
+
+/// The Wasm wait queue of `wrt_atomic_wait32`/`notify` on this backend:
+/// waiters park on [`BareMetalFutex`], deadlines on the generic timer.
+static QUEUE: WaitQueue<BareMetalFutex, OsClock> = WaitQueue::new(BareMetalFutex::new(), OsClock);
+
+fn key(word: &AtomicU32) -> usize {
+    word as *const AtomicU32 as usize
+}
+
+/// Waiters on cores 1, 2, 3 join the queue in that order (each starts
+/// once the one before is queued); three `notify(1)` from core 0 each
+/// return 1 and wake them in the same order, every one with `Ok`.
+fn queue_fifo() -> Outcome {
+    let word = AtomicU32::new(0);
+    let order = AtomicUsize::new(0);
+    let rank = [const { AtomicUsize::new(usize::MAX) }; 3];
+    let results = [const { AtomicU32::new(u32::MAX) }; 3];
+    let counts = [const { AtomicU32::new(u32::MAX) }; 3];
+    sched::run(4, &|i| on((i + 1) % CORES), &|i| {
+        if i < 3 {
+            if !wait_until(|| QUEUE.waiting(key(&word)) == i) {
+                return;
+            }
+            let r = QUEUE.wait32(&word, 0, Some(SLACK));
+            results[i].store(r as u32, Ordering::SeqCst);
+            rank[i].store(order.fetch_add(1, Ordering::SeqCst), Ordering::SeqCst);
+        } else {
+            if !wait_until(|| QUEUE.waiting(key(&word)) == 3) {
+                return;
+            }
+            for (k, c) in counts.iter().enumerate() {
+                c.store(QUEUE.notify(key(&word), 1), Ordering::SeqCst);
+                let _ = wait_until(|| order.load(Ordering::SeqCst) == k + 1);
+            }
+        }
+    });
+    for k in 0..3 {
+        check_eq!(counts[k].load(Ordering::SeqCst), 1, "notify(1) count");
+        check_eq!(
+            results[k].load(Ordering::SeqCst),
+            0,
+            "wait32 result (0 = ok)"
+        );
+        check_eq!(
+            rank[k].load(Ordering::SeqCst),
+            k,
+            "wake order of the k-th waiter"
+        );
+    }
+    check_eq!(QUEUE.waiting(key(&word)), 0, "waiters left");
+    Ok(Verdict::Passed)
+}
+
+/// Cores 0 and 1 hand a turn back and forth 2,000 times through the
+/// queue (store the other's value, notify, wait for the turn back): no
+/// hand-over is lost (the run ends), and the notifies' counts add up to
+/// the waits that returned `Ok`.
+fn queue_ping_pong() -> Outcome {
+    const ROUNDS: u32 = 2_000;
+    let word = AtomicU32::new(0);
+    let ok = [const { AtomicU32::new(0) }; 2];
+    let counted = [const { AtomicU32::new(0) }; 2];
+    let done = [const { AtomicBool::new(false) }; 2];
+    sched::run(2, &on, &|i| {
+        let (mine, theirs) = (i as u32, 1 - i as u32);
+        for _ in 0..ROUNDS {
+            while word.load(Ordering::SeqCst) != mine {
+                if QUEUE.wait32(&word, theirs, Some(SLACK)) == WaitResult::Ok {
+                    ok[i].fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            word.store(theirs, Ordering::SeqCst);
+            counted[i].fetch_add(QUEUE.notify(key(&word), 1), Ordering::Relaxed);
+        }
+        done[i].store(true, Ordering::SeqCst);
+    });
+    check!(
+        done.iter().all(|d| d.load(Ordering::SeqCst)),
+        "both sides finished their rounds"
+    );
+    let ok: u32 = ok.iter().map(|c| c.load(Ordering::Relaxed)).sum();
+    let counted: u32 = counted.iter().map(|c| c.load(Ordering::Relaxed)).sum();
+    check_eq!(
+        counted,
+        ok,
+        "sum of notify counts vs waits that returned Ok"
+    );
+    check!(ok > 0, "no wait returned Ok: the queue was never exercised");
+    Ok(Verdict::Passed)
+}
+
+/// Three waiters on cores 1-3 wait 300 times each with a 200 µs timeout
+/// while core 0 notifies (1 or 2 at a time, pausing now and then): both
+/// outcomes occur, and the notifies' counts equal the `Ok` results
+/// exactly (a waiter that timed out is never counted, none is lost).
+fn queue_race() -> Outcome {
+    const ROUNDS: u32 = 300;
+    let word = AtomicU32::new(0);
+    let results = [const { AtomicU32::new(0) }; 3];
+    let counted = AtomicU32::new(0);
+    let finished = AtomicU32::new(0);
+    sched::run(4, &|i| on((i + 1) % CORES), &|i| {
+        if i < 3 {
+            for _ in 0..ROUNDS {
+                let r = QUEUE.wait32(&word, 0, Some(Duration::from_micros(200)));
+                results[r as usize].fetch_add(1, Ordering::Relaxed);
+            }
+            finished.fetch_add(1, Ordering::SeqCst);
+        } else {
+            let mut n = 0u32;
+            while finished.load(Ordering::SeqCst) < 3 {
+                counted.fetch_add(QUEUE.notify(key(&word), 1 + n % 2), Ordering::Relaxed);
+                n = n.wrapping_add(1);
+                if n.is_multiple_of(16) {
+                    spin_for(Duration::from_micros(800));
+                }
+            }
+        }
+    });
+    let [ok, not_equal, timed_out] = results.map(|r| r.load(Ordering::Relaxed));
+    check_eq!(
+        ok + not_equal + timed_out,
+        3 * ROUNDS,
+        "waits that returned"
+    );
+    check_eq!(not_equal, 0, "not-equal results (the word never changes)");
+    check_eq!(
+        counted.load(Ordering::Relaxed),
+        ok,
+        "notify counts vs Ok results"
+    );
+    check!(
+        ok > 0 && timed_out > 0,
+        "both outcomes occur (ok {ok}, timed out {timed_out})"
+    );
+    check_eq!(QUEUE.waiting(key(&word)), 0, "waiters left");
+    Ok(Verdict::Passed)
 }
 
 /// A test name built from a prefix and a check name.

@@ -61,6 +61,10 @@
 //! * Timeouts are absolute deadlines on a monotonic [`Clock`], fixed when
 //!   the wait starts: after a spurious return of the futex the waiter
 //!   sleeps only for what is left. Untimed waits never read the clock.
+//! * Threads only: the bucket lock is a plain spin lock that does not mask
+//!   interrupts, so on bare metal an interrupt handler must neither wait
+//!   nor notify (it could spin forever on a lock held by the thread it
+//!   interrupted).
 //!
 //! # Memory ordering of the fast path
 //! The `waiters == 0` check of notify and the waiter's increment-then-load
@@ -265,8 +269,9 @@ pub trait Clock {
 }
 
 /// The monotonic clock of the platform: `clock_gettime(CLOCK_MONOTONIC)`
-/// on Linux.
-#[cfg(wrt_os = "linux")]
+/// on Linux, the generic timer (`CNTVCT_EL0` / `CNTFRQ_EL0`) on bare
+/// metal.
+#[cfg(any(wrt_os = "linux", wrt_os = "baremetal"))]
 #[derive(Copy, Clone, Debug, Default)]
 pub struct OsClock;
 
@@ -274,6 +279,13 @@ pub struct OsClock;
 impl Clock for OsClock {
     fn now(&self) -> Option<Duration> {
         crate::os::linux::time::monotonic().ok()
+    }
+}
+
+#[cfg(wrt_os = "baremetal")]
+impl Clock for OsClock {
+    fn now(&self) -> Option<Duration> {
+        Some(crate::os::baremetal::timer::now())
     }
 }
 
@@ -767,5 +779,212 @@ impl<F: FutexLike, C: Clock> WaitQueue<F, C> {
     /// The futex the waiters park on.
     pub fn futex(&self) -> &F {
         &self.futex
+    }
+}
+
+/// The queue on a `std` futex (`Mutex` + `Condvar`) and `std`'s clock: no
+/// system call of ours, so these run under Miri (`scripts/miri`), which
+/// checks the node protocol for use-after-free of stack nodes and for data
+/// races on the links, over many thread schedules. The futex wakes every
+/// sleeper of any word, so waiters also see spurious returns.
+#[cfg(all(test, feature = "std", not(loom)))]
+mod tests {
+    use super::*;
+    use std::boxed::Box;
+    use std::sync::{Condvar, Mutex};
+    use std::thread;
+    use std::time::Instant;
+    use std::vec::Vec;
+
+    /// A futex on `std`'s `Mutex` + `Condvar`: check and sleep are atomic
+    /// with respect to `wake` (both hold the mutex).
+    struct StdFutex {
+        lock: Mutex<()>,
+        cv: Condvar,
+    }
+
+    impl FutexLike for StdFutex {
+        fn wait(
+            &self,
+            word: &AtomicU32,
+            expected: u32,
+            timeout: Option<Duration>,
+        ) -> crate::errno::Result<WaitOutcome> {
+            let guard = self.lock.lock().unwrap();
+            if word.load(Ordering::SeqCst) != expected {
+                return Ok(WaitOutcome::Mismatch);
+            }
+            Ok(match timeout {
+                None => {
+                    drop(self.cv.wait(guard).unwrap());
+                    WaitOutcome::Woken
+                }
+                Some(t) => {
+                    let (_guard, r) = self.cv.wait_timeout(guard, t).unwrap();
+                    if r.timed_out() {
+                        WaitOutcome::TimedOut
+                    } else {
+                        WaitOutcome::Woken
+                    }
+                }
+            })
+        }
+
+        fn wake(&self, _word: &AtomicU32, _n: u32) -> crate::errno::Result<u32> {
+            let _guard = self.lock.lock().unwrap();
+            self.cv.notify_all();
+            Ok(0)
+        }
+
+        fn wake_count_is_exact(&self) -> bool {
+            false
+        }
+    }
+
+    struct StdClock(Instant);
+
+    impl Clock for StdClock {
+        fn now(&self) -> Option<Duration> {
+            Some(self.0.elapsed())
+        }
+    }
+
+    type Queue = WaitQueue<StdFutex, StdClock>;
+
+    fn queue() -> Box<Queue> {
+        Box::new(WaitQueue::new(
+            StdFutex {
+                lock: Mutex::new(()),
+                cv: Condvar::new(),
+            },
+            StdClock(Instant::now()),
+        ))
+    }
+
+    fn addr<T>(word: &T) -> usize {
+        word as *const T as usize
+    }
+
+    /// Spins (yielding) until `n` threads wait on `word`.
+    fn until_waiting(q: &Queue, word: usize, n: usize) {
+        while q.waiting(word) < n {
+            thread::yield_now();
+        }
+    }
+
+    #[test]
+    fn mismatch_and_zero_timeout_need_no_queue() {
+        let q = &*queue();
+        let word = AtomicU32::new(7);
+        assert_eq!(q.wait32(&word, 8, None), WaitResult::NotEqual);
+        assert_eq!(
+            q.wait32(&word, 7, Some(Duration::ZERO)),
+            WaitResult::TimedOut
+        );
+        assert_eq!(q.notify(addr(&word), 1), 0);
+        assert_eq!(q.waiting(addr(&word)), 0);
+    }
+
+    #[test]
+    fn timed_wait_times_out_and_leaves_the_queue() {
+        let q = &*queue();
+        let word = AtomicU32::new(0);
+        let r = q.wait32(&word, 0, Some(Duration::from_millis(1)));
+        assert_eq!(r, WaitResult::TimedOut);
+        assert_eq!(q.waiting(addr(&word)), 0);
+        assert_eq!(q.notify(addr(&word), 1), 0);
+    }
+
+    /// Three waiters (32- and 64-bit on one address) queued in a known
+    /// order; `notify(1)` three times wakes them oldest first, each
+    /// count exact.
+    #[test]
+    fn fifo_across_widths() {
+        let q = &*queue();
+        let word = AtomicU64::new(0);
+        let key = addr(&word);
+        // SAFETY: the low half of a live, 8-byte aligned AtomicU64, only
+        // accessed atomically (little-endian: the same Wasm address).
+        let low = unsafe { AtomicU32::from_ptr(word.as_ptr().cast()) };
+        let order = Mutex::new(Vec::new());
+        thread::scope(|s| {
+            for i in 0..3u32 {
+                let (word, order) = (&word, &order);
+                s.spawn(move || {
+                    let r = if i == 1 {
+                        q.wait32(low, 0, None)
+                    } else {
+                        q.wait64(word, 0, None)
+                    };
+                    assert_eq!(r, WaitResult::Ok);
+                    order.lock().unwrap().push(i);
+                });
+                until_waiting(q, key, i as usize + 1);
+            }
+            for woken in 1..=3usize {
+                assert_eq!(q.notify(key, 1), 1);
+                while order.lock().unwrap().len() < woken {
+                    thread::yield_now();
+                }
+            }
+        });
+        assert_eq!(*order.lock().unwrap(), [0, 1, 2]);
+        assert_eq!(q.waiting(key), 0);
+    }
+
+    /// Waiters on a neighbour address stay queued through notifies of
+    /// another address, and a notify with count 0 wakes nobody.
+    #[test]
+    fn notify_wakes_only_its_address() {
+        let q = &*queue();
+        let words = [AtomicU32::new(0), AtomicU32::new(0)];
+        thread::scope(|s| {
+            let a = s.spawn(|| q.wait32(&words[0], 0, None));
+            let b = s.spawn(|| q.wait32(&words[1], 0, None));
+            until_waiting(q, addr(&words[0]), 1);
+            until_waiting(q, addr(&words[1]), 1);
+            assert_eq!(q.notify(addr(&words[0]), 0), 0);
+            assert_eq!(q.notify(addr(&words[1]), 5), 1);
+            assert_eq!(b.join().unwrap(), WaitResult::Ok);
+            assert_eq!(q.waiting(addr(&words[0])), 1);
+            assert_eq!(q.notify(addr(&words[0]), u32::MAX), 1);
+            assert_eq!(a.join().unwrap(), WaitResult::Ok);
+        });
+    }
+
+    /// Timed and untimed waiters against notifiers, several rounds: every
+    /// notify's count equals the waiters that returned `Ok` for it (summed),
+    /// and the queue ends empty.
+    #[test]
+    fn counts_are_conserved_under_races() {
+        let q = &*queue();
+        let word = AtomicU32::new(0);
+        let rounds = if cfg!(miri) { 3 } else { 200 };
+        let mut ok = 0;
+        let mut counted = 0;
+        thread::scope(|s| {
+            let waiters: Vec<_> = (0..3)
+                .map(|i| {
+                    let word = &word;
+                    s.spawn(move || {
+                        let timeout = (i == 0).then_some(Duration::from_micros(50));
+                        (0..rounds)
+                            .filter(|_| q.wait32(word, 0, timeout) == WaitResult::Ok)
+                            .count()
+                    })
+                })
+                .collect();
+            // Notify until every waiter has finished its rounds.
+            while waiters.iter().any(|t| !t.is_finished()) {
+                counted += q.notify(addr(&word), 2) as usize;
+                thread::yield_now();
+            }
+            ok = waiters
+                .into_iter()
+                .map(|t| t.join().unwrap())
+                .sum::<usize>();
+        });
+        assert_eq!(ok, counted);
+        assert_eq!(q.waiting(addr(&word)), 0);
     }
 }
