@@ -329,15 +329,21 @@ fn bucket_neighbours_are_not_woken() {
     assert_eq!(ta.join().unwrap(), WaitResult::Ok);
 }
 
-/// A futex whose every other wait returns `Woken` at once: spurious
-/// returns, which `FutexLike` allows.
+/// A futex whose every other wait (the first, the third, ...) returns
+/// `Woken` at once: spurious returns, which `FutexLike` allows. Records the
+/// timeout of every wait.
 struct Spurious {
-    calls: AtomicUsize,
+    timeouts: Mutex<Vec<Option<Duration>>>,
 }
 
 impl FutexLike for Spurious {
     fn wait(&self, word: &AtomicU32, expected: u32, t: Option<Duration>) -> OsResult<WaitOutcome> {
-        if self.calls.fetch_add(1, SeqCst).is_multiple_of(2) {
+        let calls = {
+            let mut timeouts = self.timeouts.lock().unwrap();
+            timeouts.push(t);
+            timeouts.len()
+        };
+        if calls % 2 == 1 {
             return Ok(WaitOutcome::Woken);
         }
         LinuxFutex.wait(word, expected, t)
@@ -352,36 +358,80 @@ impl FutexLike for Spurious {
     }
 }
 
+/// A clock that moves `step` forward every time it is read, whatever the
+/// real time: the deadline arithmetic of a timed wait becomes exact, even
+/// when the test thread is descheduled at any point.
+struct StepClock {
+    step: Duration,
+    reads: AtomicU32,
+}
+
+impl Clock for StepClock {
+    fn now(&self) -> Option<Duration> {
+        Some(self.step * self.reads.fetch_add(1, SeqCst))
+    }
+}
+
+fn spurious_queue(step: Duration) -> &'static WaitQueue<Spurious, StepClock> {
+    Box::leak(Box::new(WaitQueue::new(
+        Spurious {
+            timeouts: Mutex::new(Vec::new()),
+        },
+        StepClock {
+            step,
+            reads: AtomicU32::new(0),
+        },
+    )))
+}
+
 /// Spurious futex returns neither end a wait as `Ok` nor extend its
-/// deadline.
+/// deadline: after one, the waiter sleeps for exactly what is left, or
+/// returns `TimedOut` when nothing is left.
 #[test]
 fn spurious_returns_are_absorbed() {
-    let q: &'static WaitQueue<Spurious, OsClock> = Box::leak(Box::new(WaitQueue::new(
-        Spurious {
-            calls: AtomicUsize::new(0),
-        },
-        OsClock,
-    )));
-    let w: &'static AtomicU32 = Box::leak(Box::new(AtomicU32::new(0)));
     let t = Duration::from_millis(40);
-    let start = Instant::now();
-    assert_eq!(q.wait32(w, 0, Some(t)), WaitResult::TimedOut);
-    let took = start.elapsed();
-    assert!(
-        took >= t && took < t * 3 + Duration::from_secs(1),
-        "{took:?}"
-    );
-    assert!(
-        q.futex().calls.load(SeqCst) >= 2,
-        "a spurious return happened"
-    );
 
+    // The clock reads 0 ms when the deadline (40 ms) is fixed and 10 ms
+    // after the spurious return: the second sleep is for the 30 ms left,
+    // on the real futex, and times out.
+    let q = spurious_queue(Duration::from_millis(10));
+    let w = AtomicU32::new(0);
+    assert_eq!(q.wait32(&w, 0, Some(t)), WaitResult::TimedOut);
+    assert_eq!(
+        *q.futex().timeouts.lock().unwrap(),
+        [Some(t), Some(Duration::from_millis(30))]
+    );
+    assert_eq!(q.waiting(key(&w)), 0, "a timed-out waiter left the queue");
+
+    // The clock reads 50 ms after the spurious return: the deadline has
+    // passed, so the wait ends `TimedOut` without sleeping again.
+    let q = spurious_queue(Duration::from_millis(50));
+    assert_eq!(q.wait32(&w, 0, Some(t)), WaitResult::TimedOut);
+    assert_eq!(*q.futex().timeouts.lock().unwrap(), [Some(t)]);
+    assert_eq!(q.waiting(key(&w)), 0, "a timed-out waiter left the queue");
+
+    // An untimed wait sleeps again after each spurious return and ends
+    // only with the notify.
+    let q = spurious_queue(Duration::from_millis(10));
+    let w: &'static AtomicU32 = Box::leak(Box::new(AtomicU32::new(0)));
     let waiter = thread::spawn(move || q.wait32(w, 0, None));
     until_waiting(q, key(w), 1);
-    thread::sleep(Duration::from_millis(10));
+    let start = Instant::now();
+    while q.futex().timeouts.lock().unwrap().len() < 2 {
+        assert!(start.elapsed() < Duration::from_secs(20), "never slept");
+        thread::sleep(Duration::from_micros(100));
+    }
     assert!(!waiter.is_finished(), "a spurious return ended the wait");
     assert_eq!(q.notify(key(w), 1), 1);
     assert_eq!(waiter.join().unwrap(), WaitResult::Ok);
+    assert!(
+        q.futex()
+            .timeouts
+            .lock()
+            .unwrap()
+            .iter()
+            .all(Option::is_none)
+    );
 }
 
 /// Timed waiters against notifies that land before they queue, around
