@@ -358,6 +358,13 @@ impl FutexLike for Spurious {
     }
 }
 
+impl Spurious {
+    /// The timeouts of the waits so far, oldest first.
+    fn timeouts(&self) -> Vec<Option<Duration>> {
+        self.timeouts.lock().unwrap().clone()
+    }
+}
+
 /// A clock that moves `step` forward every time it is read, whatever the
 /// real time: the deadline arithmetic of a timed wait becomes exact, even
 /// when the test thread is descheduled at any point.
@@ -398,7 +405,7 @@ fn spurious_returns_are_absorbed() {
     let w = AtomicU32::new(0);
     assert_eq!(q.wait32(&w, 0, Some(t)), WaitResult::TimedOut);
     assert_eq!(
-        *q.futex().timeouts.lock().unwrap(),
+        q.futex().timeouts(),
         [Some(t), Some(Duration::from_millis(30))]
     );
     assert_eq!(q.waiting(key(&w)), 0, "a timed-out waiter left the queue");
@@ -407,7 +414,7 @@ fn spurious_returns_are_absorbed() {
     // passed, so the wait ends `TimedOut` without sleeping again.
     let q = spurious_queue(Duration::from_millis(50));
     assert_eq!(q.wait32(&w, 0, Some(t)), WaitResult::TimedOut);
-    assert_eq!(*q.futex().timeouts.lock().unwrap(), [Some(t)]);
+    assert_eq!(q.futex().timeouts(), [Some(t)]);
     assert_eq!(q.waiting(key(&w)), 0, "a timed-out waiter left the queue");
 
     // An untimed wait sleeps again after each spurious return and ends
@@ -417,21 +424,14 @@ fn spurious_returns_are_absorbed() {
     let waiter = thread::spawn(move || q.wait32(w, 0, None));
     until_waiting(q, key(w), 1);
     let start = Instant::now();
-    while q.futex().timeouts.lock().unwrap().len() < 2 {
+    while q.futex().timeouts().len() < 2 {
         assert!(start.elapsed() < Duration::from_secs(20), "never slept");
         thread::sleep(Duration::from_micros(100));
     }
     assert!(!waiter.is_finished(), "a spurious return ended the wait");
     assert_eq!(q.notify(key(w), 1), 1);
     assert_eq!(waiter.join().unwrap(), WaitResult::Ok);
-    assert!(
-        q.futex()
-            .timeouts
-            .lock()
-            .unwrap()
-            .iter()
-            .all(Option::is_none)
-    );
+    assert!(q.futex().timeouts().iter().all(Option::is_none));
 }
 
 /// Timed waiters against notifies that land before they queue, around
