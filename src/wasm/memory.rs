@@ -30,8 +30,11 @@
 //! maximum faults with a tag-check fault (SEGV_MTESERR in sync mode) even
 //! though the page is mapped. Tag checks fault only in threads that
 //! enabled them (`os::linux::mte::enable`). Grow tags the new pages (STG,
-//! which makes them resident); `reset` re-tags and zeroes with STZG instead
-//! of decommitting, because decommit (`MADV_DONTNEED`) may drop tags.
+//! which makes them resident). `reset` re-tags and zeroes the initial pages
+//! with STZG instead of decommitting them, because decommit
+//! (`MADV_DONTNEED`) may drop tags; the pages past the initial size are
+//! decommitted like an untagged memory's (zeroed and given back), and the
+//! grow that brings them back tags them again.
 //!
 //! # Concurrency
 //! All methods take `&self`. `grow` and `reset` serialise on an internal
@@ -304,6 +307,16 @@ impl<A: PageAllocator> LinearMemory<A> {
         &self.res
     }
 
+    /// Releases the grow/reset lock whoever holds it, in the child of a
+    /// `fork()` (the holder, another thread of the parent, does not exist
+    /// there).
+    ///
+    /// # Safety
+    /// Only in the child of a `fork()`, while it has a single thread.
+    pub unsafe fn unlock_after_fork(&self) {
+        self.lock.store(false, Ordering::Release);
+    }
+
     fn lock(&self) -> Guard<'_> {
         while self
             .lock
@@ -433,7 +446,12 @@ impl<A: PageAllocator> LinearMemory<A> {
             self.size.store(init, Ordering::Release);
         }
         if self.tag.is_some() {
-            // Decommit may drop tags: zero and re-tag in place instead.
+            // Past the initial size: decommit, which zeroes; that it may
+            // drop tags does not matter, as grow tags the pages again.
+            // SAFETY: as above.
+            unsafe { self.alloc.decommit(&self.res, init_u, cur_u - init_u) }
+                .map_err(MemoryError::Os)?;
+            // Decommit may drop tags: zero and re-tag [0, init) in place.
             // SAFETY: [0, init) is committed with PROT_MTE; nothing accesses it.
             return unsafe { mte::set_tags_zero(self.base().as_ptr(), init_u) }
                 .map_err(MemoryError::Os);
