@@ -185,7 +185,7 @@ fn no_mapping_is_writable_and_executable() {
 mod aarch64 {
     use super::*;
     use wrt_platform::os::linux::mte::{self, TagCheck};
-    use wrt_platform::wasm::memory::{Bounds, LinearMemory, MemoryConfig};
+    use wrt_platform::wasm::memory::{Bounds, LinearMemory, MemoryConfig, MemoryError};
 
     const SEGV_MTESERR: i32 = 9;
 
@@ -330,6 +330,47 @@ mod aarch64 {
             }
         });
         assert_eq!(end, End::Returned(0), "6/7: reset left data behind");
+    }
+
+    /// A tagged memory never gets tag 0 (which would turn tag checking off
+    /// for it): with Linux's default include mask (no `enable` in this
+    /// thread) IRG can only produce 0, so creation fails; an include mask
+    /// allowing only tag 0 is refused (issue 15, defect 3).
+    #[test]
+    fn tagged_memory_never_gets_tag_zero() {
+        if !hardened_cpu() {
+            assert_eq!(mte::enable(TagCheck::Sync, 0x0001), Err(Errno::NOTSUP));
+            return;
+        }
+        let end = in_child(|| {
+            let mut cfg = MemoryConfig::new(1);
+            cfg.mte = true;
+            cfg.bounds = Bounds::Explicit;
+            cfg.maximum_pages = Some(1);
+            // The default include mask: this child never called `enable`.
+            match LinearMemory::new(LinuxPages::new().unwrap(), &cfg) {
+                Err(MemoryError::Invalid) => {}
+                Ok(m) if m.tag() == Some(0) => return 1,
+                _ => return 2,
+            }
+            for include in [0x0000, 0x0001] {
+                if mte::enable(TagCheck::Sync, include) != Err(Errno::INVAL) {
+                    return 3;
+                }
+            }
+            if mte::enable(TagCheck::Sync, 0x0003).is_err() {
+                return 4;
+            }
+            // Only tag 1 is allowed besides 0: every memory gets tag 1.
+            for _ in 0..16 {
+                match LinearMemory::new(LinuxPages::new().unwrap(), &cfg) {
+                    Ok(m) if m.tag() == Some(1) => {}
+                    _ => return 5,
+                }
+            }
+            0
+        });
+        assert_eq!(end, End::Returned(0), "1: tag 0; 3: mask 0x0001 accepted");
     }
 }
 

@@ -25,6 +25,11 @@
 //! With [`MemoryConfig::mte`] on a CPU with MTE (Linux aarch64), pages are
 //! committed with `PROT_MTE`, the accessible part carries one random tag
 //! `T != 0` and [`LinearMemory::base`] returns a pointer carrying `T`. The
+//! tag comes from IRG in the creating thread, so that thread must have
+//! enabled MTE with an include mask allowing a non-zero tag
+//! (`os::linux::mte::enable`): otherwise IRG can only give tag 0, the tag
+//! of every untagged pointer, and creation fails with
+//! [`MemoryError::Invalid`] rather than make a memory nothing checks. The
 //! OS page right after the maximum is a *mapped* tag guard (read-write,
 //! tag 0): a stray pointer derived from the base that runs past the
 //! maximum faults with a tag-check fault (SEGV_MTESERR in sync mode) even
@@ -94,8 +99,10 @@ pub struct MemoryConfig {
     /// past its reservation (grow then fails, as Wasm allows).
     pub max_reservation: u64,
     /// Tag the memory with MTE where the CPU has it (Linux aarch64); plain
-    /// untagged memory elsewhere ([`LinearMemory::tag`] tells which). See
-    /// the module docs, "Memory tagging".
+    /// untagged memory elsewhere ([`LinearMemory::tag`] tells which). Where
+    /// MTE exists, the creating thread must have called
+    /// `os::linux::mte::enable` (else [`MemoryError::Invalid`]: its include
+    /// mask allows no tag but 0). See the module docs, "Memory tagging".
     pub mte: bool,
 }
 
@@ -127,7 +134,8 @@ impl MemoryConfig {
 pub enum MemoryError {
     /// The configuration breaks a rule (initial > maximum, a maximum above
     /// the index type's limit, shared without a maximum, memory64 with a
-    /// guard, reset of a shared memory).
+    /// guard, reset of a shared memory, a tagged memory created by a thread
+    /// whose MTE include mask allows no tag but 0).
     Invalid,
     /// A range lies (partly) outside the memory's current size.
     OutOfBounds,
@@ -256,9 +264,10 @@ impl<A: PageAllocator> LinearMemory<A> {
         self.tag
     }
 
-    /// Commits the tag guard (the last OS page of the reservation, tag 0)
-    /// and picks the memory's tag.
+    /// Picks the memory's tag (never 0) and commits the tag guard (the
+    /// last OS page of the reservation, tag 0).
     fn with_tag_guard(mut self, guard: usize) -> Result<Self, MemoryError> {
+        self.tag = Some(mte::random_nonzero_tag(self.res.base())?);
         let at = self.res.len() - guard;
         // SAFETY: the guard page is past every Wasm page; nothing refers to it.
         unsafe {
@@ -266,7 +275,6 @@ impl<A: PageAllocator> LinearMemory<A> {
                 .protect(&self.res, at, guard, Protection::READ_WRITE.with_mte())
         }
         .map_err(MemoryError::Os)?;
-        self.tag = Some(mte::random_nonzero_tag(self.res.base()).map_err(MemoryError::Os)?);
         Ok(self)
     }
 
@@ -481,7 +489,7 @@ impl<A: PageAllocator> Drop for LinearMemory<A> {
 mod mte {
     use core::ptr::NonNull;
 
-    use crate::errno::Result;
+    use super::MemoryError;
     pub(super) use crate::os::linux::mte::{available, set_tags, set_tags_zero};
 
     /// `p` with the tag `tag`.
@@ -493,10 +501,16 @@ mod mte {
         })
     }
 
-    /// A random tag other than 0 (0 is what fresh and guard pages carry).
-    pub(super) fn random_nonzero_tag(p: NonNull<u8>) -> Result<u8> {
-        let tagged = crate::os::linux::mte::random_tag(p.as_ptr(), 1)?;
-        Ok(crate::os::linux::mte::tag_of(tagged))
+    /// A random tag other than 0 (0 is what fresh and guard pages carry,
+    /// and what untagged pointers carry), or [`MemoryError::Invalid`] when
+    /// the calling thread's include mask allows no other tag (IRG then
+    /// yields 0: see [`crate::os::linux::mte::random_tag`]).
+    pub(super) fn random_nonzero_tag(p: NonNull<u8>) -> Result<u8, MemoryError> {
+        let tagged = crate::os::linux::mte::random_tag(p.as_ptr(), 1).map_err(MemoryError::Os)?;
+        match crate::os::linux::mte::tag_of(tagged) {
+            0 => Err(MemoryError::Invalid),
+            tag => Ok(tag),
+        }
     }
 }
 
@@ -512,8 +526,10 @@ mod mte {
     pub(super) fn with_tag(p: NonNull<u8>, _tag: u8) -> NonNull<u8> {
         p
     }
-    pub(super) fn random_nonzero_tag(_p: NonNull<u8>) -> Result<u8> {
-        Err(Errno::NOTSUP)
+    pub(super) fn random_nonzero_tag(
+        _p: NonNull<u8>,
+    ) -> core::result::Result<u8, super::MemoryError> {
+        Err(super::MemoryError::Os(Errno::NOTSUP))
     }
     pub(super) unsafe fn set_tags(_p: *mut u8, _len: usize) -> Result<()> {
         Err(Errno::NOTSUP)

@@ -2,7 +2,10 @@
 //!
 //! 1. [`enable`] turns on the tagged-address ABI and tag-check faults for
 //!    the calling thread (`prctl(PR_SET_TAGGED_ADDR_CTRL)`), with an
-//!    explicit include mask: without one, IRG only ever yields tag 0. New
+//!    explicit include mask that must allow a tag other than 0: with
+//!    Linux's default mask (empty: a thread that never called `enable`) or
+//!    a mask of tag 0 alone, IRG only ever yields tag 0, and memory tagged
+//!    0 is checked against the tag every untagged pointer carries. New
 //!    threads inherit the setting from the thread that creates them, so
 //!    call it before spawning threads.
 //! 2. Map memory with [`Protection::with_mte`](crate::Protection::with_mte)
@@ -59,10 +62,12 @@ fn require() -> Result<()> {
 
 /// Enables tagged addresses and tag checking for the calling thread.
 /// `include` is the set of tags IRG may produce (bit n = tag n); it must
-/// not be empty. [`Errno::NOTSUP`] without MTE.
+/// hold a tag other than 0 ([`Errno::INVAL`] for `0x0000` and `0x0001`:
+/// IRG would only ever produce tag 0, which untagged pointers carry too).
+/// [`Errno::NOTSUP`] without MTE.
 pub fn enable(check: TagCheck, include: u16) -> Result<()> {
     require()?;
-    if include == 0 {
+    if include & !1 == 0 {
         return Err(Errno::INVAL);
     }
     let tcf = match check {
@@ -93,8 +98,11 @@ fn check_granules(p: *const u8, len: usize) -> Result<()> {
 }
 
 /// `p` with a random logical tag (IRG) that is not in `exclude` (bit n =
-/// tag n) and is in the include mask given to [`enable`]. The pointer is
-/// not accessed.
+/// tag n) and is in the include mask given to [`enable`]. When the two
+/// leave no tag (as in a thread that never called [`enable`]: Linux's
+/// default include mask is empty), IRG yields tag 0 whatever `exclude`
+/// says; callers that need another tag must check. The pointer is not
+/// accessed.
 // IRG computes a value from the pointer; it never accesses memory.
 #[allow(clippy::not_unsafe_ptr_arg_deref)]
 pub fn random_tag(p: *mut u8, exclude: u16) -> Result<*mut u8> {
