@@ -227,27 +227,53 @@ mod aarch64 {
         assert_eq!(end, End::Signal(libc::SIGSEGV, SEGV_MTESERR));
     }
 
-    /// The tag guard: the OS page after the maximum is mapped, yet a
-    /// pointer from the base running into it faults on the tag (MTESERR),
-    /// not on protection.
+    /// The tag guard (the OS page after a tagged memory's maximum) faults
+    /// for every thread, whatever its tag-check mode: with synchronous
+    /// checks, with asynchronous ones, and with none (a thread created
+    /// before `enable`). It is inaccessible, so the fault is a protection
+    /// fault (SEGV_ACCERR), taken before any tag check (issue 15, defect 4).
     #[test]
-    fn mapped_tag_guard_faults_on_the_tag() {
+    fn tag_guard_faults_for_every_thread() {
         if !hardened_cpu() {
-            return; // covered by wrong_tag_access_faults_with_segv_mteserr
+            return; // untagged memory: the guard is a plain PROT_NONE page
         }
-        let end = in_child(|| {
-            mte::enable(TagCheck::Sync, 0xfffe).unwrap();
-            let mut cfg = MemoryConfig::new(1);
-            cfg.mte = true;
-            cfg.bounds = Bounds::Explicit;
-            cfg.maximum_pages = Some(1);
-            let m = LinearMemory::new(LinuxPages::new().unwrap(), &cfg).unwrap();
-            let past = m.base().as_ptr().wrapping_add(65536);
-            // SAFETY: deliberately one byte past the maximum: must fault.
-            unsafe { past.read_volatile() };
-            1
-        });
-        assert_eq!(end, End::Signal(libc::SIGSEGV, SEGV_MTESERR));
+        // <linux/prctl.h>; tag checks off (PR_MTE_TCF_NONE), tags 1..15.
+        const PR_SET_TAGGED_ADDR_CTRL: libc::c_int = 55;
+        const NO_CHECKS: libc::c_ulong = 1 | (0xfffe << 3);
+        const SEGV_ACCERR: i32 = 2;
+        for mode in ["sync", "async", "none"] {
+            let end = in_child(|| {
+                let check = if mode == "async" {
+                    TagCheck::Async
+                } else {
+                    TagCheck::Sync
+                };
+                mte::enable(check, 0xfffe).unwrap();
+                let mut cfg = MemoryConfig::new(1);
+                cfg.mte = true;
+                cfg.bounds = Bounds::Explicit;
+                cfg.maximum_pages = Some(1);
+                let m = LinearMemory::new(LinuxPages::new().unwrap(), &cfg).unwrap();
+                if mode == "none" {
+                    // SAFETY: a plain prctl: this thread stops checking tags.
+                    let rc = unsafe { libc::prctl(PR_SET_TAGGED_ADDR_CTRL, NO_CHECKS, 0, 0, 0) };
+                    if rc != 0 {
+                        return 2;
+                    }
+                }
+                let past = m.base().as_ptr().wrapping_add(65536);
+                // SAFETY: deliberately one byte past the maximum: must fault.
+                unsafe { past.write_volatile(1) };
+                // SAFETY: as above.
+                unsafe { past.read_volatile() };
+                1 // went through
+            });
+            assert_eq!(
+                end,
+                End::Signal(libc::SIGSEGV, SEGV_ACCERR),
+                "{mode} checks: one byte past the maximum"
+            );
+        }
     }
 
     /// Tags survive grow (old pages keep the tag, new pages get it); reset

@@ -29,12 +29,16 @@
 //! enabled MTE with an include mask allowing a non-zero tag
 //! (`os::linux::mte::enable`): otherwise IRG can only give tag 0, the tag
 //! of every untagged pointer, and creation fails with
-//! [`MemoryError::Invalid`] rather than make a memory nothing checks. The
-//! OS page right after the maximum is a *mapped* tag guard (read-write,
-//! tag 0): a stray pointer derived from the base that runs past the
-//! maximum faults with a tag-check fault (SEGV_MTESERR in sync mode) even
-//! though the page is mapped. Tag checks fault only in threads that
-//! enabled them (`os::linux::mte::enable`). Grow tags the new pages (STG,
+//! [`MemoryError::Invalid`] rather than make a memory nothing checks. Tag
+//! checks fault only in threads that enabled them
+//! (`os::linux::mte::enable`), and only later, without the address, in
+//! asynchronous mode; so a tagged memory also keeps one OS page right
+//! after the maximum (even with [`Bounds::Explicit`]) as an *inaccessible*
+//! guard (`PROT_NONE`, never committed): a stray pointer derived from the
+//! base that runs past the maximum takes a protection fault there
+//! (SIGSEGV, `SEGV_ACCERR`) in every thread, whatever its tag-check mode.
+//! The page needs no tag: the permission check comes before the tag check,
+//! so no access to it ever reaches one. Grow tags the new pages (STG,
 //! which makes them resident). `reset` re-tags and zeroes the initial pages
 //! with STZG instead of decommitting them, because decommit
 //! (`MADV_DONTNEED`) may drop tags; the pages past the initial size are
@@ -213,7 +217,8 @@ impl<A: PageAllocator> LinearMemory<A> {
             return Err(MemoryError::OverMaximum);
         }
         let tagged = cfg.mte && mte::available();
-        // The tag guard: one OS page after the usable part (tagged memories).
+        // The tag guard: one inaccessible OS page after the usable part
+        // (tagged memories; see "Memory tagging").
         let tag_guard = if tagged { alloc.page_size() as u64 } else { 0 };
         // A zero-page memory still reserves one Wasm page, so the base is a
         // real, inaccessible address.
@@ -232,11 +237,7 @@ impl<A: PageAllocator> LinearMemory<A> {
             tag: None,
             lock: AtomicBool::new(false),
         };
-        let mem = if tagged {
-            mem.with_tag_guard(to_usize(tag_guard)?)?
-        } else {
-            mem
-        };
+        let mem = if tagged { mem.with_random_tag()? } else { mem };
         if cfg.huge_pages {
             // A hint: a platform without it simply does not use huge pages.
             let _ = mem.alloc.advise_huge_pages(&mem.res, 0, mem.res.len());
@@ -264,17 +265,10 @@ impl<A: PageAllocator> LinearMemory<A> {
         self.tag
     }
 
-    /// Picks the memory's tag (never 0) and commits the tag guard (the
-    /// last OS page of the reservation, tag 0).
-    fn with_tag_guard(mut self, guard: usize) -> Result<Self, MemoryError> {
+    /// Picks the memory's tag (never 0). The tag guard, the last OS page
+    /// of the reservation, stays as reserved: inaccessible to every thread.
+    fn with_random_tag(mut self) -> Result<Self, MemoryError> {
         self.tag = Some(mte::random_nonzero_tag(self.res.base())?);
-        let at = self.res.len() - guard;
-        // SAFETY: the guard page is past every Wasm page; nothing refers to it.
-        unsafe {
-            self.alloc
-                .protect(&self.res, at, guard, Protection::READ_WRITE.with_mte())
-        }
-        .map_err(MemoryError::Os)?;
         Ok(self)
     }
 
