@@ -143,6 +143,34 @@ pub(crate) unsafe fn syscall4(nr: u32, a0: usize, a1: usize, a2: usize, a3: usiz
     r
 }
 
+/// `long syscall5(long nr, long a0, ..., long a4)`; arguments 4 and 5 go in
+/// `r10`, `r8`.
+///
+/// # Safety
+/// As for [`syscall1`].
+#[inline]
+pub(crate) unsafe fn syscall5(
+    nr: u32,
+    a0: usize,
+    a1: usize,
+    a2: usize,
+    a3: usize,
+    a4: usize,
+) -> usize {
+    let r: usize;
+    // SAFETY: the caller vouches for the call's memory effects (see `# Safety`).
+    unsafe {
+        asm!(
+            "syscall",
+            inlateout("rax") nr as usize => r,
+            in("rdi") a0, in("rsi") a1, in("rdx") a2, in("r10") a3, in("r8") a4,
+            lateout("rcx") _, lateout("r11") _,
+            options(nostack, preserves_flags)
+        );
+    }
+    r
+}
+
 /// `long syscall6(long nr, long a0, ..., long a5)`; arguments 4..6 go in
 /// `r10`, `r8`, `r9`.
 ///

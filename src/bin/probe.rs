@@ -10,9 +10,7 @@
 fn main() {
     use wrt_platform::conformance::{FUTEX_CHECKS, PAGE_CHECKS, StdHarness, Verdict};
     use wrt_platform::os::linux::probe::Thp;
-    use wrt_platform::os::linux::{Capabilities, LinuxFutex, LinuxPages};
-
-    let yes_no = |b: bool| if b { "present" } else { "absent" };
+    use wrt_platform::os::linux::{AuxvSource, Capabilities, LinuxFutex, LinuxPages};
     println!(
         "wrt-platform probe: {} on {}",
         std::env::consts::ARCH,
@@ -25,6 +23,23 @@ fn main() {
             std::process::exit(1);
         }
     };
+    // Without an auxiliary vector the hardening features are unknown, and
+    // the library treats them as absent: say both.
+    let known = caps.auxv.source != AuxvSource::Probed;
+    let yes_no = |b: bool| match (b, known) {
+        (true, _) => "present",
+        (false, true) => "absent",
+        (false, false) => "absent (unknown: no auxiliary vector)",
+    };
+    let source = match caps.auxv.source {
+        AuxvSource::Prctl => "prctl(PR_GET_AUXV)",
+        AuxvSource::Proc => "/proc/self/auxv",
+        AuxvSource::Probed => {
+            "none (PR_GET_AUXV and /proc/self/auxv unavailable): page size measured \
+             with mmap/mprotect, hardening features unknown and treated as absent"
+        }
+    };
+    println!("  auxv source    {source}");
     println!("  page size      {}", caps.auxv.page_size);
     println!("  MTE            {}", yes_no(caps.mte));
     println!("  BTI            {}", yes_no(caps.bti));

@@ -96,7 +96,10 @@ pub struct LinuxPages {
 
 impl LinuxPages {
     /// Reads the page size and the BTI/MTE capabilities (once per process,
-    /// from the auxiliary vector; see [`probe::auxv`]).
+    /// from the auxiliary vector; see [`probe::auxv`]). Needs no `/proc`:
+    /// without any auxiliary vector the page size is measured and BTI/MTE
+    /// are taken as absent. Fails only if `mmap`/`mprotect` themselves are
+    /// refused.
     pub fn new() -> Result<Self> {
         let aux = probe::auxv()?;
         Ok(Self {

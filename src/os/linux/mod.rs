@@ -6,7 +6,7 @@
 //! | [`mm`] | mmap / mprotect / munmap / madvise and [`LinuxPages`] (`PageAllocator`) |
 //! | [`futex`] | FUTEX_WAIT_BITSET / FUTEX_WAKE and [`LinuxFutex`] (`FutexLike`) |
 //! | [`time`] | CLOCK_MONOTONIC |
-//! | [`probe`] | page size, HWCAPs (MTE, BTI, PAC), futex2, transparent huge pages |
+//! | [`probe`] | page size, HWCAPs (MTE, BTI, PAC): `PR_GET_AUXV`, `/proc/self/auxv`, or a mapping probe; futex2, transparent huge pages |
 //! | [`process`] | getpid, exit_group |
 //! | `mte` (aarch64) | memory tagging: prctl, IRG/STG/ST2G/STZG/LDG |
 //!
@@ -27,4 +27,4 @@ pub mod time;
 
 pub use futex::LinuxFutex;
 pub use mm::LinuxPages;
-pub use probe::Capabilities;
+pub use probe::{AuxvSource, Capabilities};
