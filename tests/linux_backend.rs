@@ -143,3 +143,48 @@ fn hardening_protections_follow_the_cpu() {
     // SAFETY: nothing refers into `r`.
     unsafe { a.release(r) }.unwrap();
 }
+
+/// The raw `mm::mmap` and `mm::mprotect` refuse write+execute with EACCES
+/// (as Linux's own memory-deny-write-execute does), so W^X holds for every
+/// caller of the public API, not only through `PageAllocator` and
+/// `CodeRegion`; a refused `mprotect` changes nothing.
+#[test]
+fn raw_mm_calls_refuse_write_and_execute() {
+    use linux_raw_sys::general::{MAP_ANONYMOUS, MAP_PRIVATE, PROT_EXEC, PROT_READ, PROT_WRITE};
+    use wrt_platform::os::linux::mm;
+
+    let pg = LinuxPages::new().unwrap().page_size();
+    let flags = MAP_PRIVATE | MAP_ANONYMOUS;
+    for wx in [PROT_WRITE | PROT_EXEC, PROT_READ | PROT_WRITE | PROT_EXEC] {
+        // SAFETY: no MAP_FIXED; a mapping, if made, is never used.
+        let made = unsafe { mm::mmap(std::ptr::null_mut(), pg, wx, flags, -1, 0) };
+        assert_eq!(made.map(drop), Err(Errno::ACCES), "mmap prot {wx:#x}");
+    }
+    // SAFETY: as above.
+    let rw = unsafe {
+        mm::mmap(
+            std::ptr::null_mut(),
+            pg,
+            PROT_READ | PROT_WRITE,
+            flags,
+            -1,
+            0,
+        )
+    };
+    let p = rw.unwrap().as_ptr();
+    // SAFETY: `p` is a fresh read-write page that only this test uses.
+    unsafe { p.write_volatile(7) };
+    // SAFETY: nothing refers into the page (only raw pointers).
+    let wx = unsafe { mm::mprotect(p, pg, PROT_READ | PROT_WRITE | PROT_EXEC) };
+    assert_eq!(wx, Err(Errno::ACCES));
+    // Still read-write: the refusal changed nothing.
+    // SAFETY: as above.
+    unsafe { p.write_volatile(8) };
+    // SAFETY: as above.
+    assert_eq!(unsafe { p.read_volatile() }, 8);
+    // Read+execute alone is still allowed.
+    // SAFETY: as above; nothing executes from the page.
+    unsafe { mm::mprotect(p, pg, PROT_READ | PROT_EXEC) }.unwrap();
+    // SAFETY: the page is ours and unused from here on.
+    unsafe { mm::munmap(p, pg) }.unwrap();
+}

@@ -11,6 +11,15 @@
 //! `MAP_NORESERVE` keeps a large reservation (4 GiB + guards for a 32-bit
 //! Wasm memory) from being charged against the commit limit; see the
 //! overcommit caveat in man 2 mmap.
+//!
+//! W^X: the raw [`mmap`] and [`mprotect`] are public (the differential tests
+//! and benches call them), so they enforce it themselves: a protection with
+//! both `PROT_WRITE` and `PROT_EXEC` is refused with EACCES before any
+//! system call, as Linux's memory-deny-write-execute
+//! (`PR_SET_MDWE`, `PR_MDWE_REFUSE_EXEC_GAIN`) refuses it. They cannot see
+//! other mappings of the same memory (a shared file mapped twice, once
+//! writable and once executable); `CodeRegion` and the `PageAllocator`
+//! never create those.
 
 use core::ptr::{self, NonNull};
 
@@ -26,6 +35,9 @@ use crate::page::{Access, PageAllocator, Protection, Reservation, ReserveOptions
 
 /// `mmap(addr, len, prot, flags, fd, offset)`: creates a mapping.
 ///
+/// Fails with [`Errno::ACCES`] (and makes no system call) when `prot` has
+/// both `PROT_WRITE` and `PROT_EXEC` (W^X; see the [module docs](self)).
+///
 /// # Safety
 /// With `MAP_FIXED`, any mapping already at `[addr, addr + len)` is replaced:
 /// no live Rust reference may point there. A file mapping must use a valid
@@ -38,6 +50,7 @@ pub unsafe fn mmap(
     fd: i32,
     offset: u64,
 ) -> Result<NonNull<u8>> {
+    refuse_write_execute(prot)?;
     // SAFETY: mmap reads no user memory; the caller vouches for MAP_FIXED.
     // `fd as isize as usize` sign-extends -1 as the kernel expects.
     let raw = unsafe {
@@ -59,12 +72,24 @@ pub unsafe fn mmap(
 
 /// `mprotect(addr, len, prot)`: changes the protection of a range.
 ///
+/// Fails with [`Errno::ACCES`] (and changes nothing) when `prot` has both
+/// `PROT_WRITE` and `PROT_EXEC` (W^X; see the [module docs](self)).
+///
 /// # Safety
 /// No live Rust reference may point into a range made less accessible than
 /// the reference needs, and no code may run from a range made non-executable.
 pub unsafe fn mprotect(addr: *mut u8, len: usize, prot: u32) -> Result<()> {
+    refuse_write_execute(prot)?;
     // SAFETY: the caller vouches for the references into the range.
     ret_unit(unsafe { syscall!(__NR_mprotect, addr as usize, len, prot as usize) })
+}
+
+/// W^X for the raw calls: EACCES for writable-and-executable.
+fn refuse_write_execute(prot: u32) -> Result<()> {
+    if prot & (PROT_WRITE | PROT_EXEC) == PROT_WRITE | PROT_EXEC {
+        return Err(Errno::ACCES);
+    }
+    Ok(())
 }
 
 /// `munmap(addr, len)`: removes mappings.
