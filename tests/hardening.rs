@@ -186,6 +186,7 @@ mod aarch64 {
     use super::*;
     use wrt_platform::os::linux::mte::{self, TagCheck};
     use wrt_platform::wasm::memory::{Bounds, LinearMemory, MemoryConfig, MemoryError};
+    use wrt_platform::{PageAllocator, Protection, Reservation, ReserveOptions};
 
     const SEGV_MTESERR: i32 = 9;
 
@@ -356,6 +357,81 @@ mod aarch64 {
             }
         });
         assert_eq!(end, End::Returned(0), "6/7: reset left data behind");
+    }
+
+    /// `LinuxPages` whose `decommit` is refused (as `MADV_DONTNEED` is
+    /// EINVAL under `mlockall(MCL_FUTURE)`).
+    struct NoDecommit(LinuxPages);
+
+    impl PageAllocator for NoDecommit {
+        fn page_size(&self) -> usize {
+            self.0.page_size()
+        }
+        fn reserve(&self, opts: &ReserveOptions) -> Result<Reservation, Errno> {
+            self.0.reserve(opts)
+        }
+        unsafe fn commit(&self, r: &Reservation, o: usize, l: usize) -> Result<(), Errno> {
+            // SAFETY: forwarded contract.
+            unsafe { self.0.commit(r, o, l) }
+        }
+        unsafe fn protect(
+            &self,
+            r: &Reservation,
+            o: usize,
+            l: usize,
+            p: Protection,
+        ) -> Result<(), Errno> {
+            // SAFETY: forwarded contract.
+            unsafe { self.0.protect(r, o, l, p) }
+        }
+        unsafe fn decommit(&self, _: &Reservation, _: usize, _: usize) -> Result<(), Errno> {
+            Err(Errno::INVAL)
+        }
+        unsafe fn release(&self, r: Reservation) -> Result<(), Errno> {
+            // SAFETY: forwarded contract.
+            unsafe { self.0.release(r) }
+        }
+    }
+
+    /// As above with decommit refused: a tagged reset still zeroes, and
+    /// grow zeroes the stale pages it brings back (issue 15, defect 5).
+    #[test]
+    fn tagged_reset_without_decommit_then_grow_reads_zero() {
+        let hardened = hardened_cpu();
+        let end = in_child(|| {
+            if hardened {
+                mte::enable(TagCheck::Sync, 0xfffe).unwrap();
+            }
+            let mut cfg = MemoryConfig::new(1);
+            cfg.mte = true;
+            cfg.bounds = Bounds::Explicit;
+            cfg.maximum_pages = Some(4);
+            let Ok(m) = LinearMemory::new(NoDecommit(LinuxPages::new().unwrap()), &cfg) else {
+                return 1;
+            };
+            if m.tag().is_some() != hardened {
+                return 2;
+            }
+            if m.grow(3) != Ok(1) || m.fill(0, 0xAB, 4 * 65536).is_err() {
+                return 3;
+            }
+            // SAFETY: nothing else uses `m`.
+            if unsafe { m.reset(0) } != Ok(()) || m.size_pages() != 1 {
+                return 4;
+            }
+            if m.grow(3) != Ok(1) {
+                return 5;
+            }
+            // SAFETY: four Wasm pages are committed, reached through the
+            // memory's (tagged) base.
+            let bytes = unsafe { std::slice::from_raw_parts(m.base().as_ptr(), 4 * 65536) };
+            match bytes.iter().position(|b| *b != 0) {
+                None => 0,
+                Some(at) if at < 65536 => 6,
+                Some(_) => 7,
+            }
+        });
+        assert_eq!(end, End::Returned(0), "4: reset failed; 6/7: data left");
     }
 
     /// A tagged memory never gets tag 0 (which would turn tag checking off

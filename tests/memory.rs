@@ -202,6 +202,209 @@ fn a_grow_refused_half_way_changes_nothing() {
     m.fill(5 * PAGE - 1, 9, 1).unwrap();
 }
 
+/// An allocator that refuses what the OS may refuse during a reset, while
+/// the flags are set: `decommit` (as `MADV_DONTNEED` is EINVAL under
+/// `mlockall(MCL_FUTURE)`), doing nothing; and `protect` to `NONE`, after
+/// protecting the first OS page (the OS failing half-way, e.g. ENOMEM when
+/// a split would pass the map count).
+#[derive(Default)]
+struct RefusingReset {
+    inner: Option<LinuxPages>,
+    refuse_decommit: AtomicUsize,
+    refuse_protect_none: AtomicUsize,
+}
+
+impl RefusingReset {
+    fn inner(&self) -> &LinuxPages {
+        self.inner.as_ref().unwrap()
+    }
+}
+
+impl PageAllocator for RefusingReset {
+    fn page_size(&self) -> usize {
+        self.inner().page_size()
+    }
+    fn reserve(&self, opts: &ReserveOptions) -> wrt_platform::errno::Result<Reservation> {
+        self.inner().reserve(opts)
+    }
+    unsafe fn commit(
+        &self,
+        r: &Reservation,
+        o: usize,
+        l: usize,
+    ) -> wrt_platform::errno::Result<()> {
+        // SAFETY: forwarded contract.
+        unsafe { self.inner().commit(r, o, l) }
+    }
+    unsafe fn protect(
+        &self,
+        r: &Reservation,
+        o: usize,
+        l: usize,
+        p: Protection,
+    ) -> wrt_platform::errno::Result<()> {
+        if p == Protection::NONE && l > 0 && self.refuse_protect_none.load(Ordering::Relaxed) != 0 {
+            // SAFETY: forwarded contract, on a sub-range.
+            unsafe { self.inner().protect(r, o, self.page_size(), p) }?;
+            return Err(Errno::NOMEM);
+        }
+        // SAFETY: forwarded contract.
+        unsafe { self.inner().protect(r, o, l, p) }
+    }
+    unsafe fn decommit(
+        &self,
+        r: &Reservation,
+        o: usize,
+        l: usize,
+    ) -> wrt_platform::errno::Result<()> {
+        if self.refuse_decommit.load(Ordering::Relaxed) != 0 {
+            return Err(Errno::INVAL);
+        }
+        // SAFETY: forwarded contract.
+        unsafe { self.inner().decommit(r, o, l) }
+    }
+    unsafe fn release(&self, r: Reservation) -> wrt_platform::errno::Result<()> {
+        // SAFETY: forwarded contract.
+        unsafe { self.inner().release(r) }
+    }
+}
+
+/// A memory of 1 initial page grown to 4, every byte 0xAB.
+fn dirty_memory<A: PageAllocator>(alloc: A) -> LinearMemory<A> {
+    let mut cfg = MemoryConfig::new(1);
+    cfg.bounds = Bounds::Explicit;
+    cfg.maximum_pages = Some(4);
+    let m = LinearMemory::new(alloc, &cfg).unwrap();
+    assert_eq!(m.grow(3), Ok(1));
+    m.fill(0, 0xAB, 4 * PAGE).unwrap();
+    m
+}
+
+/// Index of the first non-zero byte of the memory, if any.
+fn first_nonzero(m: &LinearMemory<impl PageAllocator>) -> Option<u64> {
+    // SAFETY: `size_bytes` bytes from the base are committed.
+    let bytes = unsafe { std::slice::from_raw_parts(m.base().as_ptr(), m.size_bytes() as usize) };
+    bytes.iter().position(|b| *b != 0).map(|i| i as u64)
+}
+
+/// A reset whose decommit the OS refuses still zeroes everything, by
+/// another means, and the pages a later grow brings back read zero too
+/// (issue 15, defect 5).
+#[test]
+fn a_reset_whose_decommit_is_refused_still_zeroes() {
+    for keep in [0, 1, PAGE] {
+        let alloc = RefusingReset {
+            inner: Some(LinuxPages::new().unwrap()),
+            ..RefusingReset::default()
+        };
+        let m = dirty_memory(alloc);
+        m.allocator().refuse_decommit.store(1, Ordering::Relaxed);
+        // SAFETY: nothing else uses the memory.
+        assert_eq!(unsafe { m.reset(keep) }, Ok(()), "keep {keep}");
+        assert_eq!(m.size_pages(), 1);
+        assert_eq!(first_nonzero(&m), None, "keep {keep}: the initial page");
+        assert!(faults(m.base().as_ptr().wrapping_add(PAGE as usize)));
+        assert_eq!(m.grow(3), Ok(1));
+        assert_eq!(first_nonzero(&m), None, "keep {keep}: pages grown again");
+        // The stale pages were zeroed once: fresh data stays put.
+        m.fill(2 * PAGE, 0x11, 1).unwrap();
+        assert_eq!(m.grow(0), Ok(4));
+        assert_eq!(first_nonzero(&m), Some(2 * PAGE));
+    }
+}
+
+/// A reset the OS refuses half-way (making the pages past the initial
+/// size inaccessible) changes nothing: size, contents, accessibility.
+#[test]
+fn a_reset_refused_half_way_changes_nothing() {
+    let alloc = RefusingReset {
+        inner: Some(LinuxPages::new().unwrap()),
+        ..RefusingReset::default()
+    };
+    let m = dirty_memory(alloc);
+    pattern(&m);
+    let before = checksum(&m);
+    m.allocator()
+        .refuse_protect_none
+        .store(1, Ordering::Relaxed);
+    // SAFETY: nothing else uses the memory.
+    assert_eq!(unsafe { m.reset(0) }, Err(MemoryError::Os(Errno::NOMEM)));
+    assert_eq!(m.size_pages(), 4);
+    assert!(
+        !faults(m.base().as_ptr().wrapping_add(PAGE as usize)),
+        "the page made inaccessible half-way is accessible again"
+    );
+    assert_eq!(checksum(&m), before);
+    m.allocator()
+        .refuse_protect_none
+        .store(0, Ordering::Relaxed);
+    // SAFETY: as above.
+    assert_eq!(unsafe { m.reset(0) }, Ok(()));
+    assert_eq!(first_nonzero(&m), None);
+}
+
+/// The real thing: under `mlockall(MCL_FUTURE)` the memory's mapping is
+/// locked and `MADV_DONTNEED` fails with EINVAL. Reset still zeroes, and
+/// grow after it hands out zeroes (in a child: the lock is per process).
+#[test]
+fn reset_under_mlockall_zeroes() {
+    // SAFETY: the child makes raw system calls and reads memory only (no
+    // allocation, no locks), and leaves with `_exit`.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0);
+    if pid == 0 {
+        let code = (|| {
+            // SAFETY: a plain system call.
+            if unsafe { libc::mlockall(libc::MCL_FUTURE) } != 0 {
+                return 99; // not allowed here (no CAP_IPC_LOCK, low RLIMIT_MEMLOCK)
+            }
+            let Ok(pages) = LinuxPages::new() else {
+                return 1;
+            };
+            let mut cfg = MemoryConfig::new(1);
+            cfg.bounds = Bounds::Explicit;
+            cfg.maximum_pages = Some(4);
+            let Ok(m) = LinearMemory::new(pages, &cfg) else {
+                return 2;
+            };
+            if m.grow(3) != Ok(1) || m.fill(0, 0xAB, 4 * PAGE).is_err() {
+                return 3;
+            }
+            // SAFETY: nothing else uses the memory.
+            match unsafe { m.reset(0) } {
+                Ok(()) if m.size_pages() == 1 => {}
+                Ok(()) => return 4,
+                // An error must change nothing: still 4 pages of 0xAB.
+                Err(_) if m.size_pages() != 4 => return 5,
+                Err(_) => return 6,
+            }
+            if first_nonzero(&m).is_some() {
+                return 7;
+            }
+            if m.grow(3) != Ok(1) {
+                return 8;
+            }
+            if first_nonzero(&m).is_some() {
+                return 9;
+            }
+            0
+        })();
+        // SAFETY: leaves the child.
+        unsafe { libc::_exit(code) };
+    }
+    let mut status = 0;
+    // SAFETY: `pid` is our child.
+    assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+    assert!(libc::WIFEXITED(status), "child died: {status:#x}");
+    match libc::WEXITSTATUS(status) {
+        99 => eprintln!("mlockall(MCL_FUTURE) refused: the locked case is not checked here"),
+        code => assert_eq!(
+            code, 0,
+            "5: size dropped on error; 6: reset refused; 7/9: data left"
+        ),
+    }
+}
+
 /// A `PageAllocator` that reports bigger pages than the kernel's (any
 /// multiple of the real page size works with mmap), so the page-size
 /// arithmetic runs on 16 KiB and 64 KiB pages as on Apple silicon and

@@ -43,7 +43,8 @@
 //! with STZG instead of decommitting them, because decommit
 //! (`MADV_DONTNEED`) may drop tags; the pages past the initial size are
 //! decommitted like an untagged memory's (zeroed and given back), and the
-//! grow that brings them back tags them again.
+//! grow that brings them back tags them again (and zeroes them, when the
+//! OS refused the decommit: see [`LinearMemory::reset`]).
 //!
 //! # Concurrency
 //! All methods take `&self`. `grow` and `reset` serialise on an internal
@@ -167,6 +168,11 @@ pub struct LinearMemory<A: PageAllocator> {
     memory64: bool,
     /// The MTE tag of the accessible part (never 0), when tagged.
     tag: Option<u8>,
+    /// Bytes in `[size, stale_end)` may still hold data from before a
+    /// reset whose decommit the OS refused; `grow` zeroes them before
+    /// handing them out. Everything past `max(size, stale_end)` reads
+    /// zero when committed. Changed only under `lock`.
+    stale_end: AtomicU64,
     lock: AtomicBool,
 }
 
@@ -235,6 +241,7 @@ impl<A: PageAllocator> LinearMemory<A> {
             shared: cfg.shared,
             memory64: cfg.memory64,
             tag: None,
+            stale_end: AtomicU64::new(0),
             lock: AtomicBool::new(false),
         };
         let mem = if tagged { mem.with_random_tag()? } else { mem };
@@ -367,7 +374,20 @@ impl<A: PageAllocator> LinearMemory<A> {
             let _ = unsafe { self.alloc.protect(&self.res, offset, len, Protection::NONE) };
             return Err(MemoryError::Os(e));
         }
-        self.size.store(new * WASM_PAGE_SIZE, Ordering::Release);
+        let new_bytes = new * WASM_PAGE_SIZE;
+        let stale_end = self.stale_end.load(Ordering::Relaxed);
+        if stale_end > old_bytes {
+            // Pages a reset could not decommit: zero them before they
+            // become part of the memory (they are committed and tagged).
+            let stale = to_usize(stale_end.min(new_bytes) - old_bytes)?;
+            // SAFETY: [offset, offset + stale) lies in the range committed
+            // above, past the size, where nothing refers to it.
+            unsafe { crate::arch::mem::fill(self.base().as_ptr().wrapping_add(offset), 0, stale) };
+            if stale_end <= new_bytes {
+                self.stale_end.store(0, Ordering::Relaxed);
+            }
+        }
+        self.size.store(new_bytes, Ordering::Release);
         Ok(old)
     }
 
@@ -423,6 +443,16 @@ impl<A: PageAllocator> LinearMemory<A> {
     /// (rounded up to OS pages, at most the initial size), which are
     /// zeroed in place and stay resident. Shared memories cannot be reset.
     ///
+    /// Reset succeeds completely or changes nothing. The one step that can
+    /// fail comes first: making the pages past the initial size
+    /// inaccessible; if the OS refuses (even half-way), their protection is
+    /// put back and the error returned, with size and contents as before
+    /// (unless the OS also refuses to undo it). When the OS refuses the
+    /// decommit (as Linux does for locked memory, e.g. under
+    /// `mlockall(MCL_FUTURE)`), the initial pages are zeroed in place
+    /// instead (they stay resident), and the pages past them, already
+    /// inaccessible, are zeroed by the `grow` that brings them back.
+    ///
     /// # Safety
     /// No thread may access the memory during the call (no Rust reference,
     /// no running Wasm code).
@@ -436,33 +466,59 @@ impl<A: PageAllocator> LinearMemory<A> {
         let init = self.initial_pages * WASM_PAGE_SIZE;
         let keep = keep_resident.min(init).next_multiple_of(page).min(init);
         let (keep_u, init_u, cur_u) = (to_usize(keep)?, to_usize(init)?, to_usize(cur)?);
+        let base = self.base().as_ptr();
         if cur > init {
             // SAFETY: the caller guarantees nothing accesses the memory.
-            unsafe {
+            let hidden = unsafe {
                 self.alloc
                     .protect(&self.res, init_u, cur_u - init_u, Protection::NONE)
+            };
+            if let Err(e) = hidden {
+                // The OS may have failed half-way: make the range as
+                // accessible as it was (grow committed it so).
+                let access = match self.tag {
+                    None => Protection::READ_WRITE,
+                    Some(_) => Protection::READ_WRITE.with_mte(),
+                };
+                // SAFETY: as above; this restores the protection the
+                // range had on entry.
+                let _ = unsafe {
+                    self.alloc
+                        .protect(&self.res, init_u, cur_u - init_u, access)
+                };
+                return Err(MemoryError::Os(e));
             }
-            .map_err(MemoryError::Os)?;
-            // From here on the size is the initial size, even if a later
-            // step fails: the pages past it are already inaccessible.
+            // Nothing below can fail: the reset completes from here on.
             self.size.store(init, Ordering::Release);
         }
-        if self.tag.is_some() {
-            // Past the initial size: decommit, which zeroes; that it may
-            // drop tags does not matter, as grow tags the pages again.
-            // SAFETY: as above.
-            unsafe { self.alloc.decommit(&self.res, init_u, cur_u - init_u) }
-                .map_err(MemoryError::Os)?;
-            // Decommit may drop tags: zero and re-tag [0, init) in place.
-            // SAFETY: [0, init) is committed with PROT_MTE; nothing accesses it.
-            return unsafe { mte::set_tags_zero(self.base().as_ptr(), init_u) }
-                .map_err(MemoryError::Os);
-        }
+        // Decommit zeroes. A tagged memory's initial pages are zeroed with
+        // STZG below instead (decommit may drop tags); past them, grow
+        // tags the pages again.
+        let from = if self.tag.is_some() { init_u } else { keep_u };
         // SAFETY: as above.
-        unsafe { self.alloc.decommit(&self.res, keep_u, cur_u - keep_u) }
-            .map_err(MemoryError::Os)?;
-        // SAFETY: [0, keep) is committed read-write (keep <= init <= size).
-        unsafe { crate::arch::mem::fill(self.base().as_ptr(), 0, keep_u) };
+        let decommitted = unsafe { self.alloc.decommit(&self.res, from, cur_u - from) }.is_ok();
+        let stale_end = self.stale_end.load(Ordering::Relaxed);
+        if !decommitted && cur > init {
+            // [init, cur) is inaccessible and may keep its data (even a
+            // refusal half-way through is covered): grow zeroes it.
+            self.stale_end.store(stale_end.max(cur), Ordering::Relaxed);
+        } else if stale_end <= cur {
+            self.stale_end.store(0, Ordering::Relaxed);
+        }
+        // What is left to zero by plain stores: [0, fill_len).
+        let fill_len = match self.tag {
+            // SAFETY: [0, init) is committed with PROT_MTE (init <= size)
+            // and carries the memory's tag; nothing accesses it.
+            Some(_) if unsafe { mte::set_tags_zero(base, init_u) }.is_ok() => 0,
+            // Cannot happen (aligned, MTE present); the tags are still the
+            // memory's, so plain stores through `base` zero the data.
+            Some(_) => init_u,
+            None if decommitted => keep_u,
+            None => init_u,
+        };
+        // SAFETY: [0, fill_len) is committed read-write (fill_len <= init
+        // <= size) and reachable through `base`; nothing accesses it.
+        unsafe { crate::arch::mem::fill(base, 0, fill_len) };
         Ok(())
     }
 }
