@@ -3,8 +3,33 @@
  *
  * Link libwrt_helper.a statically; it needs nothing from libc. Every
  * function validates its arguments and returns a WRT_E_* code (negative)
- * instead of crashing; on error nothing has changed. Thread-safety is
- * stated per function.
+ * instead of crashing; on error nothing has changed. Each function's
+ * comment states its own contract; the rules common to all are here.
+ *
+ * Threads. Every function may be called from any thread at any time.
+ * wrt_memory_destroy may race any other call on the same memory: calls in
+ * flight keep the memory alive (destroy never unmaps under them), calls
+ * that start after it return WRT_E_BAD_HANDLE, and threads waiting on it
+ * return WRT_E_DESTROYED. A handle is never reused for another memory,
+ * and a destroyed memory's addresses stay inaccessible for the next 16
+ * destroys, so a stale raw pointer faults. Only wrt_memory_reset needs
+ * the memory idle (no running Wasm code and no other call on it).
+ *
+ * Signals. Async-signal-safe (lock-free, no system call): wrt_memory_base,
+ * wrt_memory_size, wrt_strerror. Every other function may take a spin
+ * lock (a wait-queue bucket, a memory's grow lock, the destroyed-memory
+ * ring) or finish tearing down a destroyed memory: a signal handler that
+ * calls one of them can spin forever on a lock held by the thread it
+ * interrupted. No function may be left by a non-local jump (siglongjmp
+ * out of a handler that interrupted it, asynchronous thread
+ * cancellation): wrt_atomic_wait32/64 keep their queue entry on the
+ * caller's stack and the others may hold a lock. The helper's own trap
+ * handling never unwinds out of a wrt_* function.
+ *
+ * fork(). The child of a multi-threaded process must call
+ * wrt_atfork_child() before any other wrt_* call (for instance from a
+ * pthread_atfork child handler): it forgets the other threads' waiters and
+ * calls and releases their locks. Memories keep their handles.
  */
 
 #ifndef WRT_HELPER_H
@@ -134,6 +159,11 @@ enum wrt_error
    * shared (wait traps).
    */
   WRT_E_NOT_SHARED = -12,
+  /**
+   * The memory was destroyed while the call waited on it
+   * (`wrt_atomic_wait32` / `wrt_atomic_wait64`).
+   */
+  WRT_E_DESTROYED = -13,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -172,20 +202,33 @@ int32_t wrt_memory_create(uint64_t initial_pages,
                           wrt_memory_t *out);
 
 /**
- * Destroys a memory and gives its address space back. Returns `WRT_OK`,
- * or `WRT_E_BAD_HANDLE` (including a second destroy of the same handle).
- * Must not race with any other call on the same memory.
+ * Destroys a memory. Returns `WRT_OK`, or `WRT_E_BAD_HANDLE` (including
+ * a second destroy of the same handle).
+ *
+ * From the moment it is called, every new call with `memory` returns
+ * `WRT_E_BAD_HANDLE`. Calls already in flight on the memory keep it
+ * alive: the last of them to return tears it down, so destroy never
+ * unmaps memory under a running call and never blocks. Threads sleeping
+ * in `wrt_atomic_wait32` / `wrt_atomic_wait64` on it are woken and return
+ * `WRT_E_DESTROYED` (never left hanging, never woken by a notify of a
+ * later memory). A torn-down memory's pages are given back at once, but
+ * its address space stays reserved and inaccessible until 16 more
+ * memories have been torn down (or address space runs out): a stale raw
+ * pointer into it faults rather than reaching a newer memory.
+ * Thread-safe; not async-signal-safe (see the header's contract).
  */
 int32_t wrt_memory_destroy(wrt_memory_t memory);
 
 /**
  * The address of byte 0 of the memory, stable for the memory's life
- * (memories never move); NULL for a bad handle. Thread-safe.
+ * (memories never move); NULL for a bad handle. Lock-free,
+ * async-signal-safe.
  */
 uint8_t *wrt_memory_base(wrt_memory_t memory);
 
 /**
- * The current size in Wasm pages, or `WRT_E_BAD_HANDLE`. Thread-safe.
+ * The current size in Wasm pages, or `WRT_E_BAD_HANDLE`. Lock-free,
+ * async-signal-safe.
  */
 int64_t wrt_memory_size(wrt_memory_t memory);
 
@@ -195,7 +238,7 @@ int64_t wrt_memory_size(wrt_memory_t memory);
  * `WRT_E_OVER_MAXIMUM`, `WRT_E_OUT_OF_MEMORY`, `WRT_E_OS`. Wasm's `-1`
  * is any negative result. On error size and contents are unchanged. New
  * pages read as zero; the base never moves. Thread-safe (grows of one
- * memory serialise).
+ * memory serialise on a spin lock: not async-signal-safe).
  */
 int64_t wrt_memory_grow(wrt_memory_t memory, uint64_t delta_pages);
 
@@ -226,6 +269,27 @@ int32_t wrt_memory_copy(wrt_memory_t memory, uint64_t dst, uint64_t src, uint64_
 int32_t wrt_memory_reset(wrt_memory_t memory, uint64_t keep_resident_bytes);
 
 /**
+ * Makes the helper consistent in the child of a `fork()`: forgets the
+ * waiters of the parent's other threads (a notify in the child counts
+ * only its own waiters, so at first none), releases every lock that one
+ * of them may have held (wait-queue buckets, grow locks, the quarantine),
+ * drops their in-flight calls, finishes tearing down the memories that
+ * were destroyed while those calls ran, and frees the slots of memories
+ * that were being created. Memories of the parent stay usable in the
+ * child under the same handles.
+ *
+ * Call it in the child, before any other `wrt_*` call, for instance from
+ * the child handler of `pthread_atfork`. Without it a single-threaded
+ * child still works unless another thread of the parent was inside a
+ * `wrt_*` call at the moment of the fork.
+ *
+ * # Safety
+ * Only in the child of a `fork()`, while it has a single thread; the
+ * forking thread must not have been inside a `wrt_*` call.
+ */
+void wrt_atfork_child(void);
+
+/**
  * A static, NUL-terminated description of a `wrt_error` code, or
  * "unknown error code" (never NULL).
  */
@@ -253,7 +317,13 @@ const char *wrt_strerror(int32_t code);
  * writer that pairs with a waiter must write it with a Wasm atomic
  * (sequentially consistent) store or read-modify-write before its notify:
  * a plain store right before a notify is a data race and is not fenced.
- * The memory must not be destroyed during the call.
+ * If the memory is destroyed during the call, the call returns
+ * `WRT_E_DESTROYED` (see `wrt_memory_destroy`).
+ *
+ * The waiter's queue entry lives on its stack: the call must not be left
+ * by a non-local jump (a `siglongjmp` out of a signal handler that
+ * interrupted it, asynchronous thread cancellation); the helper's own
+ * trap handling never does that. Not async-signal-safe.
  */
 int32_t wrt_atomic_wait32(wrt_memory_t memory,
                           uint64_t addr,

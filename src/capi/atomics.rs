@@ -6,9 +6,10 @@ use core::sync::atomic::{AtomicU32, AtomicU64};
 use core::time::Duration;
 
 use super::{
-    Pages, WRT_E_NOT_SHARED, WRT_E_OUT_OF_BOUNDS, WRT_E_UNALIGNED, lookup, wrt_error, wrt_memory_t,
+    Pages, Slot, View, WRT_E_DESTROYED, WRT_E_NOT_SHARED, WRT_E_OUT_OF_BOUNDS, WRT_E_UNALIGNED,
+    view, with_memory, wrt_error, wrt_memory_t,
 };
-use crate::wasm::atomics::{OsClock, WaitQueue};
+use crate::wasm::atomics::{OsClock, WaitQueue, WaitResult};
 use crate::wasm::memory::LinearMemory;
 
 // Wasm memory is little-endian: `expected` is compared with the word as the
@@ -29,33 +30,63 @@ pub const WRT_WAIT_NOT_EQUAL: i32 = 1;
 /// `wrt_atomic_wait*` result: the timeout passed.
 pub const WRT_WAIT_TIMED_OUT: i32 = 2;
 
-/// The memory behind `memory` and the host address of its naturally
-/// aligned `size`-byte word at `addr`, checked in Wasm's order: handle,
-/// alignment, bounds (`addr + size` wrapping is out of bounds).
-fn locate(
-    memory: wrt_memory_t,
-    addr: u64,
-    size: u64,
-) -> Result<(&'static LinearMemory<Pages>, *mut u8), wrt_error> {
-    let m = lookup(memory)?;
+/// The byte offset of the naturally aligned `size`-byte word at `addr`,
+/// checked in Wasm's order after the handle: alignment, then bounds
+/// (`addr + size` wrapping is out of bounds) against `size_bytes`.
+fn check(addr: u64, size: u64, size_bytes: u64) -> Result<usize, wrt_error> {
     if !addr.is_multiple_of(size) {
         return Err(WRT_E_UNALIGNED);
     }
     match addr.checked_add(size) {
-        Some(end) if end <= m.size_bytes() => {}
-        _ => return Err(WRT_E_OUT_OF_BOUNDS),
+        // addr < size in bytes <= the reservation: fits in usize.
+        Some(end) if end <= size_bytes => Ok(addr as usize),
+        _ => Err(WRT_E_OUT_OF_BOUNDS),
     }
-    // addr < size in bytes <= the reservation: fits in usize.
-    Ok((m, m.base().as_ptr().wrapping_add(addr as usize)))
 }
 
-/// A located word of a memory that must be shared (wait traps otherwise).
-fn shared_word(memory: wrt_memory_t, addr: u64, size: u64) -> Result<*mut u8, wrt_error> {
-    let (m, word) = locate(memory, addr, size)?;
-    if !m.is_shared() {
-        return Err(WRT_E_NOT_SHARED);
+/// Waits on the `size`-byte word at `addr` of a pinned, shared memory with
+/// `wait`, which is given the word's host address and the `open`
+/// condition (the memory is not destroyed).
+fn wait_on(
+    memory: wrt_memory_t,
+    addr: u64,
+    size: u64,
+    wait: impl FnOnce(*mut u8, &dyn Fn() -> bool) -> WaitResult,
+) -> i32 {
+    let waited = with_memory(
+        memory,
+        |m: &LinearMemory<Pages>, slot: &'static Slot, generation| {
+            let offset = check(addr, size, m.size_bytes())?;
+            if !m.is_shared() {
+                return Err(WRT_E_NOT_SHARED);
+            }
+            let word = m.base().as_ptr().wrapping_add(offset);
+            match wait(word, &|| slot.is_live(generation)) {
+                WaitResult::Cancelled => Err(WRT_E_DESTROYED),
+                r => Ok(r as i32),
+            }
+        },
+    );
+    match waited.and_then(|r| r) {
+        Ok(r) => r,
+        Err(code) => code as i32,
     }
-    Ok(word)
+}
+
+/// Ends, with `WRT_E_DESTROYED`, the waits of every thread waiting on an
+/// address in `range` (a memory being destroyed, already no longer LIVE).
+pub(super) fn cancel_waiters(range: core::ops::Range<usize>) {
+    QUEUE.cancel_range(range);
+}
+
+/// Forgets the waiters of other threads and frees the bucket locks, in
+/// the child of a fork.
+///
+/// # Safety
+/// As [`WaitQueue::reset_after_fork`].
+pub(super) unsafe fn reset_after_fork() {
+    // SAFETY: forwarded (caller).
+    unsafe { QUEUE.reset_after_fork() };
 }
 
 /// A Wasm timeout in nanoseconds: negative waits forever.
@@ -84,7 +115,13 @@ fn timeout(ns: i64) -> Option<Duration> {
 /// writer that pairs with a waiter must write it with a Wasm atomic
 /// (sequentially consistent) store or read-modify-write before its notify:
 /// a plain store right before a notify is a data race and is not fenced.
-/// The memory must not be destroyed during the call.
+/// If the memory is destroyed during the call, the call returns
+/// `WRT_E_DESTROYED` (see `wrt_memory_destroy`).
+///
+/// The waiter's queue entry lives on its stack: the call must not be left
+/// by a non-local jump (a `siglongjmp` out of a signal handler that
+/// interrupted it, asynchronous thread cancellation); the helper's own
+/// trap handling never does that. Not async-signal-safe.
 #[unsafe(no_mangle)]
 pub extern "C" fn wrt_atomic_wait32(
     memory: wrt_memory_t,
@@ -92,17 +129,15 @@ pub extern "C" fn wrt_atomic_wait32(
     expected: u32,
     timeout_ns: i64,
 ) -> i32 {
-    let p = match shared_word(memory, addr, 4) {
-        Ok(p) => p.cast::<u32>(),
-        Err(code) => return code as i32,
-    };
-    // SAFETY: `p` is 4-byte aligned (checked; the base is page-aligned)
-    // and inside the committed part of a live shared memory, which never
-    // shrinks and outlives the call (destroy must not race with it). Other
-    // threads access the word as Wasm does: atomically when they pair
-    // with this wait.
-    let word = unsafe { AtomicU32::from_ptr(p) };
-    QUEUE.wait32(word, expected, timeout(timeout_ns)) as i32
+    wait_on(memory, addr, 4, |p, open| {
+        // SAFETY: `p` is 4-byte aligned (checked; the base is page-aligned)
+        // and inside the committed part of a shared memory, which never
+        // shrinks and is pinned for the call (destroy cannot tear it
+        // down). Other threads access the word as Wasm does: atomically
+        // when they pair with this wait.
+        let word = unsafe { AtomicU32::from_ptr(p.cast()) };
+        QUEUE.wait32_unless_closed(word, expected, timeout(timeout_ns), open)
+    })
 }
 
 /// `memory.atomic.wait64`: as `wrt_atomic_wait32` for the 64-bit word at
@@ -117,13 +152,11 @@ pub extern "C" fn wrt_atomic_wait64(
     expected: u64,
     timeout_ns: i64,
 ) -> i32 {
-    let p = match shared_word(memory, addr, 8) {
-        Ok(p) => p.cast::<u64>(),
-        Err(code) => return code as i32,
-    };
-    // SAFETY: as in `wrt_atomic_wait32`, with 8-byte alignment (checked).
-    let word = unsafe { AtomicU64::from_ptr(p) };
-    QUEUE.wait64(word, expected, timeout(timeout_ns)) as i32
+    wait_on(memory, addr, 8, |p, open| {
+        // SAFETY: as in `wrt_atomic_wait32`, with 8-byte alignment (checked).
+        let word = unsafe { AtomicU64::from_ptr(p.cast()) };
+        QUEUE.wait64_unless_closed(word, expected, timeout(timeout_ns), open)
+    })
 }
 
 /// `memory.atomic.notify`: wakes up to `count` threads waiting (with
@@ -146,9 +179,19 @@ pub extern "C" fn wrt_atomic_wait64(
 /// store a waiter that is just checking the word may miss the notify.
 #[unsafe(no_mangle)]
 pub extern "C" fn wrt_atomic_notify(memory: wrt_memory_t, addr: u64, count: u32) -> i64 {
-    match locate(memory, addr, 4) {
-        Ok((m, _)) if !m.is_shared() => 0,
-        Ok((_, word)) => i64::from(QUEUE.notify(word as usize, count)),
+    let (v, word): (View, usize) = match view(memory)
+        .and_then(|(_, _, v)| check(addr, 4, v.size).map(|offset| (v, v.base + offset)))
+    {
+        Ok(found) => found,
+        Err(code) => return code as i64,
+    };
+    if !v.shared || count == 0 || !QUEUE.may_have_waiters(word) {
+        return 0;
+    }
+    // Waiters: pin the memory, so that the queue's keys are still this
+    // memory's addresses while the notify takes its waiters.
+    match with_memory(memory, |_, _, _| QUEUE.notify(word, count)) {
+        Ok(n) => i64::from(n),
         Err(code) => code as i64,
     }
 }

@@ -3,10 +3,12 @@
 //!
 //! # Handles
 //! A memory is named by a `wrt_memory_t`, a 64-bit handle: slot index and
-//! generation. `0` is never valid. A handle whose memory was destroyed is
-//! rejected with `WRT_E_BAD_HANDLE`, always (the generation changes on
-//! every destroy), not only "where detectable". Memories live in a static
-//! table of [`WRT_MAX_MEMORIES`] slots, so the library needs no allocator.
+//! a 32-bit generation. `0` is never valid. A handle whose memory was
+//! destroyed is rejected with `WRT_E_BAD_HANDLE`, always (the generation
+//! changes on every destroy; it would take 2^32 destroys of one slot, each
+//! after a round of all [`WRT_MAX_MEMORIES`] slots, to come back), not
+//! only "where detectable". Memories live in a static table of
+//! [`WRT_MAX_MEMORIES`] slots, so the library needs no allocator.
 //!
 //! # Errors
 //! Every function validates every argument and returns a `WRT_E_*` code
@@ -14,11 +16,22 @@
 //! that return a count (`wrt_memory_grow`, `wrt_memory_size`) return it as
 //! a non-negative `int64_t`, or a negative `WRT_E_*` code.
 //!
-//! # Concurrency
-//! Every function may be called from any thread. Calls on different
-//! memories never interact. On one memory, `wrt_memory_destroy` must not
-//! race with any other call on it (the caller's bug; the handle check
-//! happens at entry only), and `wrt_memory_reset` needs the memory idle.
+//! # Lifetime and concurrency
+//! Every function may be called from any thread; calls on different
+//! memories never interact. A call that uses a memory *pins* it (a count in
+//! the slot's state word, taken with one compare-and-swap on a LIVE state
+//! of the handle's generation); `wrt_memory_destroy` only marks the slot
+//! DYING, wakes the memory's waiters (`WRT_E_DESTROYED`) and leaves the
+//! tear-down to the last pin, so it never unmaps memory under a running
+//! call. Reads that need no memory (`wrt_memory_size`, `wrt_memory_base`,
+//! notify with no waiters, the fault handler's address lookup) do not pin:
+//! they read the slot's published view and validate it seqlock-style
+//! against the state word. A torn-down memory is made inaccessible, its
+//! pages given back, and its address space held in a ring of 16 (released
+//! early if the OS runs out of address space), so a stale raw pointer
+//! faults instead of reaching the next memory. `wrt_memory_reset` needs
+//! the memory idle. The contract for signals, non-local exits and `fork`
+//! is stated once, at the top of the header (`cbindgen.toml`).
 
 #![allow(non_camel_case_types)]
 #![allow(clippy::upper_case_acronyms)]
@@ -26,10 +39,10 @@
 use core::cell::UnsafeCell;
 use core::ffi::c_char;
 use core::mem::MaybeUninit;
-use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
 
 use crate::errno::Errno;
-use crate::wasm::memory::{Bounds, LinearMemory, MemoryConfig, MemoryError};
+use crate::wasm::memory::{Bounds, LinearMemory, MemoryConfig, MemoryError, WASM_PAGE_SIZE};
 
 mod atomics;
 pub use atomics::*;
@@ -77,6 +90,9 @@ pub enum wrt_error {
     /// `wrt_atomic_wait32` / `wrt_atomic_wait64` on a memory that is not
     /// shared (wait traps).
     WRT_E_NOT_SHARED = -12,
+    /// The memory was destroyed while the call waited on it
+    /// (`wrt_atomic_wait32` / `wrt_atomic_wait64`).
+    WRT_E_DESTROYED = -13,
 }
 
 pub use wrt_error::*;
@@ -100,27 +116,71 @@ pub const WRT_NO_MAXIMUM: u64 = u64::MAX;
 /// How many memories may exist at once.
 pub const WRT_MAX_MEMORIES: usize = 4096;
 
-/// Slot state: generation << 2 | tag.
+/// Slot states, the low two bits of [`Slot::state`].
 const FREE: u64 = 0;
+/// Being created or torn down by one thread, which owns `mem`.
 const BUSY: u64 = 1;
+/// Created: calls may pin it.
 const LIVE: u64 = 2;
+/// Destroyed while calls were in flight: the last of them tears it down.
+const DYING: u64 = 3;
 const TAG: u64 = 3;
-/// Generations are 48 bits (a handle is generation << 16 | index + 1).
-const GEN_MASK: u64 = (1 << 48) - 1;
+/// Calls in flight ("pins") count in bits 2..32: at most one per thread
+/// inside a call, far below 2^30.
+const PIN: u64 = 1 << 2;
+const PINS: u64 = ((1 << 30) - 1) << 2;
+/// The generation lives in the top 32 bits of the state, and in bits
+/// 16..48 of a handle (`generation << 16 | index + 1`).
+const GEN_SHIFT: u32 = 32;
+const GEN_MASK: u64 = (1 << 32) - 1;
 
+fn tag(state: u64) -> u64 {
+    state & TAG
+}
+
+fn generation(state: u64) -> u64 {
+    state >> GEN_SHIFT
+}
+
+fn pins(state: u64) -> u64 {
+    (state & PINS) >> 2
+}
+
+/// One entry of the handle table.
+///
+/// `state` is `generation << 32 | pins << 2 | tag`. The published view
+/// (`base`, `reserved`, `size`, `shared`) lets lock-free readers
+/// (`wrt_memory_size`, `wrt_memory_base`, notify's fast path, the fault
+/// handler) see a memory without touching `mem`: they validate what they
+/// read with `state`, seqlock-style ([`Slot::peek`]). The view is written
+/// only while the slot is `BUSY`, except `size`, which is atomic and
+/// follows `grow` and `reset`.
 struct Slot {
     state: AtomicU64,
+    /// `wrt_memory_base`: byte 0 of the memory (tagged for MTE memories).
+    base: AtomicUsize,
+    /// Bytes of address space from `base` to the end of the reservation,
+    /// guard included.
+    reserved: AtomicUsize,
+    /// The current size in bytes.
+    size: AtomicU64,
+    shared: AtomicBool,
     mem: UnsafeCell<MaybeUninit<LinearMemory<Pages>>>,
 }
 
 // SAFETY: `mem` is written only by the thread that moved `state` to BUSY,
-// and read only while `state` is LIVE (published with Release, observed
-// with Acquire); `LinearMemory` itself is Sync.
+// read only by calls that pinned a LIVE state (published with Release,
+// observed with Acquire), and torn down only when no pin is left; the
+// view fields are atomics; `LinearMemory` itself is Sync.
 unsafe impl Sync for Slot {}
 
 static SLOTS: [Slot; WRT_MAX_MEMORIES] = [const {
     Slot {
         state: AtomicU64::new(FREE),
+        base: AtomicUsize::new(0),
+        reserved: AtomicUsize::new(0),
+        size: AtomicU64::new(0),
+        shared: AtomicBool::new(false),
         mem: UnsafeCell::new(MaybeUninit::uninit()),
     }
 }; WRT_MAX_MEMORIES];
@@ -128,6 +188,220 @@ static SLOTS: [Slot; WRT_MAX_MEMORIES] = [const {
 /// Where the next create starts looking, so freed slots are reused last
 /// and stale handles keep failing loudly.
 static NEXT: AtomicUsize = AtomicUsize::new(0);
+
+/// One more than the highest slot index ever used: the fault handler's
+/// scan stops there.
+static USED: AtomicUsize = AtomicUsize::new(0);
+
+/// A consistent copy of a slot's published view.
+#[derive(Copy, Clone)]
+struct View {
+    base: usize,
+    reserved: usize,
+    size: u64,
+    shared: bool,
+}
+
+impl Slot {
+    /// The view of the memory of generation `want` (any generation when
+    /// `None`), if the slot holds one in a state `ok` accepts; lock-free
+    /// and async-signal-safe. Returns the state seen with the view.
+    fn peek(&self, want: Option<u64>, ok: impl Fn(u64) -> bool) -> Option<(u64, View)> {
+        let first = self.state.load(Ordering::Acquire);
+        let valid = |s: u64| ok(tag(s)) && want.is_none_or(|g| g == generation(s));
+        if !valid(first) {
+            return None;
+        }
+        let view = View {
+            base: self.base.load(Ordering::Relaxed),
+            reserved: self.reserved.load(Ordering::Relaxed),
+            size: self.size.load(Ordering::Relaxed),
+            shared: self.shared.load(Ordering::Relaxed),
+        };
+        // Seqlock read side: the view loads above happen before this
+        // second look at the state. A writer moves the state away from
+        // this generation (Release fence, below in `create`) before it
+        // rewrites the view, so a view torn by a rewrite is always caught
+        // here by a changed generation or tag.
+        fence(Ordering::Acquire);
+        let second = self.state.load(Ordering::Relaxed);
+        (valid(second) && generation(second) == generation(first)).then_some((first, view))
+    }
+
+    /// Pins the memory of generation `want` if it is LIVE: it stays alive
+    /// (not torn down, its addresses not reused) until the pin drops.
+    fn pin(&'static self, want: u64) -> Option<Pinned> {
+        let mut state = self.state.load(Ordering::Relaxed);
+        loop {
+            if tag(state) != LIVE || generation(state) != want {
+                return None;
+            }
+            match self.state.compare_exchange_weak(
+                state,
+                state + PIN,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Some(Pinned(self)),
+                Err(now) => state = now,
+            }
+        }
+    }
+
+    /// Whether the memory of generation `want` is still LIVE (not
+    /// destroyed); a `SeqCst` load, for the wait queue's `open` condition.
+    fn is_live(&self, want: u64) -> bool {
+        let state = self.state.load(Ordering::SeqCst);
+        tag(state) == LIVE && generation(state) == want
+    }
+
+    /// The slot's memory.
+    ///
+    /// # Safety
+    /// `mem` is initialised and stays so while the reference lives (the
+    /// slot is LIVE and pinned, or the process has a single thread).
+    unsafe fn memory(&self) -> &LinearMemory<Pages> {
+        // SAFETY: nobody writes `mem` while it is initialised (caller).
+        let cell = unsafe { &*self.mem.get() };
+        // SAFETY: initialised (caller).
+        unsafe { cell.assume_init_ref() }
+    }
+
+    /// Tears down the memory of a slot that is DYING with no pin left (or
+    /// LIVE and unpinned, in the child after a fork): takes the memory out,
+    /// frees the slot for the next generation and retires the memory.
+    ///
+    /// # Safety
+    /// The caller is the only thread that may touch `mem`: it saw the slot
+    /// DYING with no pins (no pin can be added to a DYING slot), or the
+    /// process has a single thread.
+    unsafe fn tear_down(&self, state: u64) {
+        let generation = generation(state);
+        self.state
+            .store(generation << GEN_SHIFT | BUSY, Ordering::Relaxed);
+        // SAFETY: this thread alone owns `mem` (caller).
+        let cell = unsafe { &*self.mem.get() };
+        // SAFETY: `mem` was initialised when the slot went LIVE and is read
+        // out once: the slot is FREE right after and never reads it again.
+        let mem = unsafe { cell.assume_init_read() };
+        let next = (generation + 1) & GEN_MASK;
+        self.state
+            .store(next << GEN_SHIFT | FREE, Ordering::Release);
+        quarantine::retire(mem);
+    }
+}
+
+/// A pin on a LIVE memory (see [`Slot::pin`]); unpins on drop, and the
+/// last pin of a destroyed memory tears it down.
+struct Pinned(&'static Slot);
+
+impl Pinned {
+    fn memory(&self) -> &LinearMemory<Pages> {
+        // SAFETY: the pin was taken on a LIVE state (Acquire: `mem` was
+        // initialised and published with Release), and the memory is not
+        // torn down while a pin exists.
+        unsafe { self.0.memory() }
+    }
+}
+
+impl Drop for Pinned {
+    fn drop(&mut self) {
+        let before = self.0.state.fetch_sub(PIN, Ordering::AcqRel);
+        if tag(before) == DYING && pins(before) == 1 {
+            // SAFETY: this was the last pin of a DYING slot; no pin can be
+            // added to it, so this thread alone owns `mem` now.
+            unsafe { self.0.tear_down(before - PIN) };
+        }
+    }
+}
+
+/// Destroyed memories keep their address space, inaccessible, for a while,
+/// so a stale raw pointer into one faults instead of landing in the next
+/// memory the OS would otherwise place at the same addresses.
+mod quarantine {
+    use core::cell::UnsafeCell;
+    use core::sync::atomic::{AtomicBool, Ordering};
+
+    use super::Pages;
+    use crate::page::{PageAllocator, Protection};
+    use crate::wasm::memory::LinearMemory;
+
+    /// How many destroyed memories keep their addresses (at most 8 GiB +
+    /// 64 KiB of address space each, none of it memory).
+    pub(super) const HELD: usize = 16;
+
+    struct Held {
+        lock: AtomicBool,
+        ring: UnsafeCell<[Option<LinearMemory<Pages>>; HELD]>,
+        next: UnsafeCell<usize>,
+    }
+
+    // SAFETY: `ring` and `next` are only accessed under `lock`.
+    unsafe impl Sync for Held {}
+
+    static HELD_MEMORIES: Held = Held {
+        lock: AtomicBool::new(false),
+        ring: UnsafeCell::new([const { None }; HELD]),
+        next: UnsafeCell::new(0),
+    };
+
+    /// Runs `f` on the ring and the index of its oldest entry, under the
+    /// lock. `f` drops nothing: releasing address space happens outside.
+    fn locked<R>(f: impl FnOnce(&mut [Option<LinearMemory<Pages>>; HELD], &mut usize) -> R) -> R {
+        while HELD_MEMORIES
+            .lock
+            .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            core::hint::spin_loop();
+        }
+        // SAFETY: the lock is held: these are the only references.
+        let r = f(unsafe { &mut *HELD_MEMORIES.ring.get() }, unsafe {
+            &mut *HELD_MEMORIES.next.get()
+        });
+        HELD_MEMORIES.lock.store(false, Ordering::Release);
+        r
+    }
+
+    /// Makes a destroyed memory inaccessible, gives its pages back and
+    /// keeps its address space; the memory retired [`HELD`] retirements
+    /// ago is released. When the OS refuses to change the protection,
+    /// the memory is released at once.
+    pub(super) fn retire(mem: LinearMemory<Pages>) {
+        let (alloc, res) = (mem.allocator(), mem.reservation());
+        // SAFETY: the memory was torn down: no call uses it and no handle
+        // names it; a stale raw pointer into it must fault.
+        let hidden = unsafe { alloc.protect(res, 0, res.len(), Protection::NONE) }
+            // SAFETY: as above; the pages are inaccessible already.
+            .and_then(|()| unsafe { alloc.decommit(res, 0, res.len()) });
+        if hidden.is_err() {
+            return; // `mem` drops: released now
+        }
+        let evicted = locked(|ring, next| {
+            let old = ring[*next].replace(mem);
+            *next = (*next + 1) % HELD;
+            old
+        });
+        drop(evicted);
+    }
+
+    /// Releases every held memory (when the OS is out of address space).
+    /// Returns whether there was any.
+    pub(super) fn flush() -> bool {
+        let mut any = false;
+        for i in 0..HELD {
+            let taken = locked(|ring, _| ring[i].take());
+            any |= taken.is_some();
+        }
+        any
+    }
+
+    /// Frees the lock in the child of a fork (its holder may not exist
+    /// there).
+    pub(super) fn unlock_after_fork() {
+        HELD_MEMORIES.lock.store(false, Ordering::Release);
+    }
+}
 
 fn error_code(e: MemoryError) -> wrt_error {
     match e {
@@ -143,25 +417,78 @@ fn error_code(e: MemoryError) -> wrt_error {
 /// The slot index and generation of a handle, if well-formed.
 fn decode(h: wrt_memory_t) -> Option<(usize, u64)> {
     let index = (h & 0xffff) as usize;
-    if index == 0 || index > WRT_MAX_MEMORIES {
+    if index == 0 || index > WRT_MAX_MEMORIES || h >> 48 != 0 {
         return None;
     }
-    Some((index - 1, h >> 16))
+    Some((index - 1, (h >> 16) & GEN_MASK))
 }
 
-/// The live memory behind `h`.
-fn lookup(h: wrt_memory_t) -> Result<&'static LinearMemory<Pages>, wrt_error> {
+/// The handle of generation `generation` of slot `index`.
+fn encode(index: usize, generation: u64) -> wrt_memory_t {
+    generation << 16 | (index as u64 + 1)
+}
+
+/// The published view of the live memory behind `h`, without pinning it:
+/// for calls that only read the view (size, base, notify's fast path).
+fn view(h: wrt_memory_t) -> Result<(&'static Slot, u64, View), wrt_error> {
     let (i, generation) = decode(h).ok_or(WRT_E_BAD_HANDLE)?;
     let slot = &SLOTS[i];
-    if slot.state.load(Ordering::Acquire) != (generation << 2 | LIVE) {
-        return Err(WRT_E_BAD_HANDLE);
+    let (_, view) = slot
+        .peek(Some(generation), |t| t == LIVE)
+        .ok_or(WRT_E_BAD_HANDLE)?;
+    Ok((slot, generation, view))
+}
+
+/// Runs `f` on the live memory behind `h`, pinned: a concurrent
+/// `wrt_memory_destroy` does not tear it down until `f` returns.
+fn with_memory<R>(
+    h: wrt_memory_t,
+    f: impl FnOnce(&LinearMemory<Pages>, &'static Slot, u64) -> R,
+) -> Result<R, wrt_error> {
+    let (i, generation) = decode(h).ok_or(WRT_E_BAD_HANDLE)?;
+    let slot = &SLOTS[i];
+    let pinned = slot.pin(generation).ok_or(WRT_E_BAD_HANDLE)?;
+    Ok(f(pinned.memory(), slot, generation))
+}
+
+/// Where a fault address lies, for the trap handler: see
+/// [`memory_containing`].
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) struct MemoryAt {
+    /// The memory whose reservation holds the address.
+    pub handle: wrt_memory_t,
+    /// The address minus the memory's base (tag bits ignored); at or past
+    /// `size_bytes` for the inaccessible part and the guard.
+    pub offset: u64,
+    /// The memory's accessible size in bytes.
+    pub size_bytes: u64,
+}
+
+/// The address without an MTE tag (the top byte on aarch64).
+fn untagged(addr: usize) -> usize {
+    if cfg!(target_arch = "aarch64") {
+        addr & !(0xff << 56)
+    } else {
+        addr
     }
-    // SAFETY: while LIVE only shared references to `mem` exist.
-    let cell = unsafe { &*slot.mem.get() };
-    // SAFETY: LIVE (observed with Acquire) means `mem` was initialised and
-    // published; it stays initialised until destroy, which must not race
-    // with this call (module docs).
-    Ok(unsafe { cell.assume_init_ref() })
+}
+
+/// The live (or destroyed but still in use) memory whose reservation,
+/// guard included, holds `addr` (its tag ignored). Lock-free and
+/// async-signal-safe: it only loads atomics of the static handle table.
+#[allow(dead_code)] // the trap handler's, which lands separately
+pub(crate) fn memory_containing(addr: usize) -> Option<MemoryAt> {
+    let addr = untagged(addr);
+    let used = USED.load(Ordering::Acquire).min(WRT_MAX_MEMORIES);
+    SLOTS[..used].iter().enumerate().find_map(|(i, slot)| {
+        let (state, view) = slot.peek(None, |t| t == LIVE || t == DYING)?;
+        let offset = addr.wrapping_sub(untagged(view.base));
+        (offset < view.reserved).then(|| MemoryAt {
+            handle: encode(i, generation(state)),
+            offset: offset as u64,
+            size_bytes: view.size,
+        })
+    })
 }
 
 fn config(initial_pages: u64, maximum_pages: u64, flags: u32) -> Result<MemoryConfig, wrt_error> {
@@ -187,7 +514,7 @@ fn create(initial_pages: u64, maximum_pages: u64, flags: u32) -> Result<wrt_memo
         let i = (start + k) % WRT_MAX_MEMORIES;
         let slot = &SLOTS[i];
         let state = slot.state.load(Ordering::Relaxed);
-        if state & TAG != FREE
+        if tag(state) != FREE
             || slot
                 .state
                 .compare_exchange(state, state | BUSY, Ordering::Acquire, Ordering::Relaxed)
@@ -195,14 +522,34 @@ fn create(initial_pages: u64, maximum_pages: u64, flags: u32) -> Result<wrt_memo
         {
             continue;
         }
-        let generation = state >> 2;
-        return match LinearMemory::new(pages, &cfg) {
+        // Seqlock write side: BUSY is ordered before the view is rewritten
+        // (see `Slot::peek`).
+        fence(Ordering::Release);
+        let generation = generation(state);
+        let made = match LinearMemory::new(pages, &cfg) {
+            // Destroyed memories hold address space for a while: give it
+            // back and try once more before failing.
+            Err(MemoryError::Os(Errno::NOMEM)) if quarantine::flush() => {
+                LinearMemory::new(pages, &cfg)
+            }
+            made => made,
+        };
+        return match made {
             Ok(mem) => {
+                let base = mem.base().as_ptr() as usize;
+                let res = mem.reservation();
+                let end = res.base().as_ptr() as usize + res.len() + res.guard_after();
+                slot.base.store(base, Ordering::Relaxed);
+                slot.reserved.store(end - untagged(base), Ordering::Relaxed);
+                slot.size.store(mem.size_bytes(), Ordering::Relaxed);
+                slot.shared.store(mem.is_shared(), Ordering::Relaxed);
                 // SAFETY: BUSY gives this thread exclusive access to `mem`.
                 unsafe { (*slot.mem.get()).write(mem) };
-                slot.state.store(generation << 2 | LIVE, Ordering::Release);
+                USED.fetch_max(i + 1, Ordering::Release);
+                slot.state
+                    .store(generation << GEN_SHIFT | LIVE, Ordering::Release);
                 NEXT.store(i + 1, Ordering::Relaxed);
-                Ok(generation << 16 | (i as u64 + 1))
+                Ok(encode(i, generation))
             }
             Err(e) => {
                 slot.state.store(state, Ordering::Release);
@@ -245,54 +592,77 @@ pub unsafe extern "C" fn wrt_memory_create(
     }
 }
 
-/// Destroys a memory and gives its address space back. Returns `WRT_OK`,
-/// or `WRT_E_BAD_HANDLE` (including a second destroy of the same handle).
-/// Must not race with any other call on the same memory.
+/// Destroys a memory. Returns `WRT_OK`, or `WRT_E_BAD_HANDLE` (including
+/// a second destroy of the same handle).
+///
+/// From the moment it is called, every new call with `memory` returns
+/// `WRT_E_BAD_HANDLE`. Calls already in flight on the memory keep it
+/// alive: the last of them to return tears it down, so destroy never
+/// unmaps memory under a running call and never blocks. Threads sleeping
+/// in `wrt_atomic_wait32` / `wrt_atomic_wait64` on it are woken and return
+/// `WRT_E_DESTROYED` (never left hanging, never woken by a notify of a
+/// later memory). A torn-down memory's pages are given back at once, but
+/// its address space stays reserved and inaccessible until 16 more
+/// memories have been torn down (or address space runs out): a stale raw
+/// pointer into it faults rather than reaching a newer memory.
+/// Thread-safe; not async-signal-safe (see the header's contract).
 #[unsafe(no_mangle)]
 pub extern "C" fn wrt_memory_destroy(memory: wrt_memory_t) -> i32 {
     let Some((i, generation)) = decode(memory) else {
         return WRT_E_BAD_HANDLE as i32;
     };
     let slot = &SLOTS[i];
-    let live = generation << 2 | LIVE;
-    if slot
-        .state
-        .compare_exchange(
-            live,
-            live - LIVE + BUSY,
-            Ordering::Acquire,
+    let mut state = slot.state.load(Ordering::Relaxed);
+    loop {
+        if tag(state) != LIVE || self::generation(state) != generation {
+            return WRT_E_BAD_HANDLE as i32;
+        }
+        // SeqCst: waiters check `is_live` (SeqCst) under their bucket lock
+        // after announcing themselves; `cancel_range` below then finds
+        // every waiter that saw LIVE (see `WaitQueue::wait32_unless_closed`).
+        match slot.state.compare_exchange_weak(
+            state,
+            state - LIVE + DYING,
+            Ordering::SeqCst,
             Ordering::Relaxed,
-        )
-        .is_err()
-    {
-        return WRT_E_BAD_HANDLE as i32;
+        ) {
+            Ok(_) => break,
+            Err(now) => state = now,
+        }
     }
-    // SAFETY: BUSY excludes every other create or destroy, and the caller
-    // guarantees no concurrent use: this is the only reference.
-    let cell = unsafe { &mut *slot.mem.get() };
-    // SAFETY: the slot was LIVE, so `mem` is initialised; it is dropped once
-    // and the slot becomes FREE right after.
-    unsafe { cell.assume_init_drop() };
-    let next = (generation + 1) & GEN_MASK;
-    slot.state.store(next << 2 | FREE, Ordering::Release);
+    let dying = state - LIVE + DYING;
+    if slot.shared.load(Ordering::Relaxed) {
+        let base = slot.base.load(Ordering::Relaxed);
+        let reserved = slot.reserved.load(Ordering::Relaxed);
+        atomics::cancel_waiters(base..base + reserved);
+    }
+    if pins(dying) == 0 {
+        // Nobody pinned it: tear it down now. A pin taken after the CAS
+        // above is impossible (the slot is no longer LIVE).
+        // SAFETY: DYING with no pins: this thread alone owns `mem`.
+        unsafe { slot.tear_down(dying) };
+    }
+    // Otherwise the last pin's drop tears it down.
     WRT_OK as i32
 }
 
 /// The address of byte 0 of the memory, stable for the memory's life
-/// (memories never move); NULL for a bad handle. Thread-safe.
+/// (memories never move); NULL for a bad handle. Lock-free,
+/// async-signal-safe.
 #[unsafe(no_mangle)]
 pub extern "C" fn wrt_memory_base(memory: wrt_memory_t) -> *mut u8 {
-    match lookup(memory) {
-        Ok(m) => m.base().as_ptr(),
+    match view(memory) {
+        Ok((_, _, v)) => v.base as *mut u8,
         Err(_) => core::ptr::null_mut(),
     }
 }
 
-/// The current size in Wasm pages, or `WRT_E_BAD_HANDLE`. Thread-safe.
+/// The current size in Wasm pages, or `WRT_E_BAD_HANDLE`. Lock-free,
+/// async-signal-safe.
 #[unsafe(no_mangle)]
 pub extern "C" fn wrt_memory_size(memory: wrt_memory_t) -> i64 {
-    match lookup(memory) {
-        Ok(m) => m.size_pages() as i64, // <= 2^48
+    match view(memory) {
+        Ok((_, _, v)) => (v.size / WASM_PAGE_SIZE) as i64, // <= 2^48
         Err(code) => code as i64,
     }
 }
@@ -302,10 +672,18 @@ pub extern "C" fn wrt_memory_size(memory: wrt_memory_t) -> i64 {
 /// `WRT_E_OVER_MAXIMUM`, `WRT_E_OUT_OF_MEMORY`, `WRT_E_OS`. Wasm's `-1`
 /// is any negative result. On error size and contents are unchanged. New
 /// pages read as zero; the base never moves. Thread-safe (grows of one
-/// memory serialise).
+/// memory serialise on a spin lock: not async-signal-safe).
 #[unsafe(no_mangle)]
 pub extern "C" fn wrt_memory_grow(memory: wrt_memory_t, delta_pages: u64) -> i64 {
-    match lookup(memory).and_then(|m| m.grow(delta_pages).map_err(error_code)) {
+    let grown = with_memory(memory, |m, slot, _| {
+        let old = m.grow(delta_pages).map_err(error_code)?;
+        // Grows serialise inside `grow`, but their publications here may
+        // not: the largest size wins (only `reset` shrinks, on an idle
+        // memory).
+        slot.size.fetch_max(m.size_bytes(), Ordering::Release);
+        Ok(old)
+    });
+    match grown.and_then(|r| r) {
         Ok(old) => old as i64, // <= 2^48
         Err(code) => code as i64,
     }
@@ -317,7 +695,10 @@ pub extern "C" fn wrt_memory_grow(memory: wrt_memory_t, delta_pages: u64) -> i64
 /// Thread-safe (racing writes to a shared memory race as in Wasm).
 #[unsafe(no_mangle)]
 pub extern "C" fn wrt_memory_fill(memory: wrt_memory_t, dst: u64, value: u8, len: u64) -> i32 {
-    match lookup(memory).and_then(|m| m.fill(dst, value, len).map_err(error_code)) {
+    let filled = with_memory(memory, |m, _, _| {
+        m.fill(dst, value, len).map_err(error_code)
+    });
+    match filled.and_then(|r| r) {
         Ok(()) => WRT_OK as i32,
         Err(code) => code as i32,
     }
@@ -329,7 +710,8 @@ pub extern "C" fn wrt_memory_fill(memory: wrt_memory_t, dst: u64, value: u8, len
 /// before any byte is written. Thread-safe (as `wrt_memory_fill`).
 #[unsafe(no_mangle)]
 pub extern "C" fn wrt_memory_copy(memory: wrt_memory_t, dst: u64, src: u64, len: u64) -> i32 {
-    match lookup(memory).and_then(|m| m.copy(dst, src, len).map_err(error_code)) {
+    let copied = with_memory(memory, |m, _, _| m.copy(dst, src, len).map_err(error_code));
+    match copied.and_then(|r| r) {
         Ok(()) => WRT_OK as i32,
         Err(code) => code as i32,
     }
@@ -343,19 +725,70 @@ pub extern "C" fn wrt_memory_copy(memory: wrt_memory_t, dst: u64, src: u64, len:
 /// `WRT_E_OS`. Nothing may access the memory during the call.
 #[unsafe(no_mangle)]
 pub extern "C" fn wrt_memory_reset(memory: wrt_memory_t, keep_resident_bytes: u64) -> i32 {
-    let m = match lookup(memory) {
-        Ok(m) => m,
-        Err(code) => return code as i32,
-    };
-    // SAFETY: the caller guarantees the memory is idle (documented above).
-    match unsafe { m.reset(keep_resident_bytes) } {
+    let reset = with_memory(memory, |m, slot, _| {
+        // SAFETY: the caller guarantees the memory is idle (documented above).
+        let r = unsafe { m.reset(keep_resident_bytes) };
+        // Idle: no grow races this store. Published on error too (the
+        // size is what the memory says, whatever happened).
+        slot.size.store(m.size_bytes(), Ordering::Release);
+        r.map_err(error_code)
+    });
+    match reset.and_then(|r| r) {
         Ok(()) => WRT_OK as i32,
-        Err(e) => error_code(e) as i32,
+        Err(code) => code as i32,
+    }
+}
+
+/// Makes the helper consistent in the child of a `fork()`: forgets the
+/// waiters of the parent's other threads (a notify in the child counts
+/// only its own waiters, so at first none), releases every lock that one
+/// of them may have held (wait-queue buckets, grow locks, the quarantine),
+/// drops their in-flight calls, finishes tearing down the memories that
+/// were destroyed while those calls ran, and frees the slots of memories
+/// that were being created. Memories of the parent stay usable in the
+/// child under the same handles.
+///
+/// Call it in the child, before any other `wrt_*` call, for instance from
+/// the child handler of `pthread_atfork`. Without it a single-threaded
+/// child still works unless another thread of the parent was inside a
+/// `wrt_*` call at the moment of the fork.
+///
+/// # Safety
+/// Only in the child of a `fork()`, while it has a single thread; the
+/// forking thread must not have been inside a `wrt_*` call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wrt_atfork_child() {
+    // SAFETY: the child of a fork, single-threaded (caller).
+    unsafe { atomics::reset_after_fork() };
+    quarantine::unlock_after_fork();
+    for slot in &SLOTS {
+        let state = slot.state.load(Ordering::Relaxed);
+        let generation = generation(state);
+        match tag(state) {
+            LIVE => {
+                slot.state
+                    .store(generation << GEN_SHIFT | LIVE, Ordering::Relaxed);
+                // SAFETY: LIVE: `mem` is initialised; the only thread is here.
+                let mem = unsafe { slot.memory() };
+                // SAFETY: single-threaded: nobody holds the lock any more.
+                unsafe { mem.unlock_after_fork() };
+            }
+            // SAFETY: single-threaded: this thread alone owns `mem`.
+            DYING => unsafe { slot.tear_down(generation << GEN_SHIFT | DYING) },
+            // A create or a tear-down of a thread that does not exist here:
+            // whatever it held is lost to the child (address space only).
+            BUSY => {
+                let next = (generation + 1) & GEN_MASK;
+                slot.state
+                    .store(next << GEN_SHIFT | FREE, Ordering::Relaxed);
+            }
+            _ => {}
+        }
     }
 }
 
 /// Every code with its description, for `wrt_strerror`.
-const DESCRIPTIONS: [(wrt_error, &core::ffi::CStr); 13] = [
+const DESCRIPTIONS: [(wrt_error, &core::ffi::CStr); 14] = [
     (WRT_OK, c"success"),
     (WRT_E_NULL, c"a required pointer argument was NULL"),
     (WRT_E_BAD_HANDLE, c"bad or destroyed handle"),
@@ -369,6 +802,7 @@ const DESCRIPTIONS: [(wrt_error, &core::ffi::CStr); 13] = [
     (WRT_E_OS, c"operating system error"),
     (WRT_E_UNALIGNED, c"unaligned atomic access"),
     (WRT_E_NOT_SHARED, c"atomic wait on an unshared memory"),
+    (WRT_E_DESTROYED, c"memory destroyed during the wait"),
 ];
 
 /// A static, NUL-terminated description of a `wrt_error` code, or
@@ -379,4 +813,46 @@ pub extern "C" fn wrt_strerror(code: i32) -> *const c_char {
     found
         .map_or(c"unknown error code", |(_, text)| text)
         .as_ptr()
+}
+
+#[cfg(all(test, feature = "std"))]
+mod tests {
+    use super::*;
+
+    fn create(initial: u64, max: u64, flags: u32) -> wrt_memory_t {
+        let mut h = 0;
+        // SAFETY: `h` is a valid out-pointer.
+        assert_eq!(unsafe { wrt_memory_create(initial, max, flags, &mut h) }, 0);
+        h
+    }
+
+    /// The fault handler's lookup: the whole reservation (accessible part,
+    /// the rest of the 4 GiB, the guard) belongs to the memory, with the
+    /// offset from the base; nothing before it or past the guard does, and
+    /// nothing of a destroyed memory.
+    #[test]
+    fn memory_containing_finds_the_reservation_and_only_it() {
+        let h = create(2, WRT_NO_MAXIMUM, 0);
+        let base = wrt_memory_base(h) as usize;
+        let at = |offset: usize| memory_containing(base.wrapping_add(offset));
+        let size = 2 * WASM_PAGE_SIZE;
+        let found = at(0).expect("byte 0");
+        assert_eq!(
+            found,
+            MemoryAt {
+                handle: h,
+                offset: 0,
+                size_bytes: size
+            }
+        );
+        assert_eq!(at(size as usize).map(|m| m.offset), Some(size));
+        let last = (8usize << 30) + WASM_PAGE_SIZE as usize - 1;
+        assert_eq!(at(last).map(|m| m.handle), Some(h));
+        assert_eq!(at(last + 1).map(|m| m.handle), None);
+        assert_eq!(memory_containing(base - 1).map(|m| m.handle), None);
+        assert_eq!(wrt_memory_grow(h, 1), 2);
+        assert_eq!(at(0).map(|m| m.size_bytes), Some(3 * WASM_PAGE_SIZE));
+        assert_eq!(wrt_memory_destroy(h), 0);
+        assert_eq!(at(0), None);
+    }
 }

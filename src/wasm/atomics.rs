@@ -257,6 +257,12 @@ pub enum WaitResult {
     NotEqual = 1,
     /// The timeout passed before a notify ("timed-out").
     TimedOut = 2,
+    /// Not a Wasm result: the wait was cancelled, either by
+    /// [`WaitQueue::cancel_range`] while the thread slept or because the
+    /// `open` condition of [`WaitQueue::wait32_unless_closed`] /
+    /// [`WaitQueue::wait64_unless_closed`] was false when it joined the
+    /// queue (the memory that holds the word is being destroyed).
+    Cancelled = 3,
 }
 
 /// A monotonic clock, for the deadlines of timed waits.
@@ -289,10 +295,21 @@ impl Clock for OsClock {
     }
 }
 
-/// Node states (see the module docs).
+/// Node states (see the module docs). `DONE` and `CANCELLED` are final:
+/// the thread that took the node stores one of them as its last access.
 const WAITING: u32 = 0;
 const NOTIFYING: u32 = 1;
 const DONE: u32 = 2;
+const CANCELLED: u32 = 3;
+
+/// The result of a wait whose node reached the final state `state`.
+fn taken_result(state: u32) -> WaitResult {
+    if state == CANCELLED {
+        WaitResult::Cancelled
+    } else {
+        WaitResult::Ok
+    }
+}
 
 /// A node's list links; read and written only under its bucket's lock
 /// (and by the notifier that took it off the list, until `DONE`).
@@ -457,10 +474,10 @@ impl Locked<'_> {
         });
     }
 
-    /// Takes up to `count` nodes with `key` from the head, marks them
-    /// `NOTIFYING` and returns them as a chain linked through `next`
-    /// (first taken first), with their number.
-    fn take(&mut self, key: usize, count: u32) -> (*const Node, u32) {
+    /// Takes up to `count` nodes whose key lies in `keys` from the head,
+    /// marks them `NOTIFYING` and returns them as a chain linked through
+    /// `next` (first taken first), with their number.
+    fn take(&mut self, keys: core::ops::Range<usize>, count: u32) -> (*const Node, u32) {
         let (mut first, mut last, mut taken) = (ptr::null::<Node>(), ptr::null::<Node>(), 0);
         let mut cur = self.with_list(|list| list.head);
         while !cur.is_null() && taken < count {
@@ -468,7 +485,7 @@ impl Locked<'_> {
             let next = unsafe { with_links(cur, |l| l.next) };
             // SAFETY: as above.
             let node = unsafe { &*cur };
-            if node.key == key {
+            if keys.contains(&node.key) {
                 // SAFETY: `cur` is in the list.
                 unsafe { self.unlink(cur) };
                 // SAFETY: `cur` is live and now ours until `DONE`.
@@ -503,17 +520,18 @@ struct Parked<'a, F: FutexLike> {
 }
 
 impl<F: FutexLike> Parked<'_, F> {
-    /// One park: sleeps on the slot unless the node is `DONE`, for at most
-    /// `timeout`. Returns the state seen before sleeping and how the sleep
-    /// ended (`None`: no sleep, the node was `DONE`).
+    /// One park: sleeps on the slot unless the node is final (`DONE` or
+    /// `CANCELLED`), for at most `timeout`. Returns the state seen before
+    /// sleeping and how the sleep ended (`None`: no sleep, the node was
+    /// final).
     fn park(&self, timeout: Option<Duration>) -> (u32, Option<WaitOutcome>) {
         // The sequence first: a notifier stores `DONE` before it
         // increments the slot, so if this load sees the increment, the
         // state load below sees `DONE` (module docs, "Parking").
         let seq = self.slot.load(Ordering::Acquire);
         let state = self.node.state.load(Ordering::Acquire);
-        if state == DONE {
-            return (DONE, None);
+        if state >= DONE {
+            return (state, None);
         }
         // An error (Linux gives none for a live word) is a spurious return:
         // every caller loops on the state.
@@ -521,15 +539,21 @@ impl<F: FutexLike> Parked<'_, F> {
         (state, Some(outcome.unwrap_or(WaitOutcome::Woken)))
     }
 
-    /// Returns once the notifier that took the node has stored `DONE`: it
-    /// is done with the node. Parks (untimed) while `NOTIFYING`; the window
-    /// is the notifier waking the nodes it took before this one.
-    fn wait_done(&self) {
-        while self.park(None).1.is_some() {}
+    /// Returns the final state once the thread that took the node has
+    /// stored it: it is done with the node. Parks (untimed) while
+    /// `NOTIFYING`; the window is the notifier waking the nodes it took
+    /// before this one.
+    fn wait_done(&self) -> u32 {
+        loop {
+            if let (state, None) = self.park(None) {
+                return state;
+            }
+        }
     }
 
     /// Leaves the queue: `TimedOut` if the node was still waiting (it is
-    /// unlinked now), `Ok` if a notifier took it (after `DONE`).
+    /// unlinked now), `Ok` (or `Cancelled`) if a notifier (or a
+    /// cancellation) took it, once it is final.
     fn leave(&self) -> WaitResult {
         {
             let mut locked = self.bucket.lock();
@@ -541,8 +565,7 @@ impl<F: FutexLike> Parked<'_, F> {
                 return WaitResult::TimedOut;
             }
         }
-        self.wait_done();
-        WaitResult::Ok
+        taken_result(self.wait_done())
     }
 
     /// Ends a wait that timed out.
@@ -552,11 +575,11 @@ impl<F: FutexLike> Parked<'_, F> {
         result
     }
 
-    /// Ends a wait whose node a notifier took.
+    /// Ends a wait whose node a notifier (or a cancellation) took.
     fn finish(self) -> WaitResult {
-        self.wait_done();
+        let state = self.wait_done();
         core::mem::forget(self);
-        WaitResult::Ok
+        taken_result(state)
     }
 }
 
@@ -654,21 +677,64 @@ impl<F: FutexLike, C: Clock> WaitQueue<F, C> {
     /// mismatch returns [`WaitResult::NotEqual`] with no system call, and
     /// so does a zero timeout (`TimedOut`).
     pub fn wait32(&self, word: &AtomicU32, expected: u32, timeout: Option<Duration>) -> WaitResult {
+        self.wait32_unless_closed(word, expected, timeout, || true)
+    }
+
+    /// [`wait32`](Self::wait32) that can be cancelled: if `open()` is
+    /// false when the waiter joins the queue (it is called under the
+    /// bucket lock), the wait returns [`WaitResult::Cancelled`] without
+    /// sleeping; and [`cancel_range`](Self::cancel_range) of a range that
+    /// holds `word` ends a sleeping wait with `Cancelled`.
+    ///
+    /// `open` must read its condition with a `SeqCst` load, and whoever
+    /// closes it must store with `SeqCst` and then call `cancel_range`:
+    /// then every waiter either sees the condition closed or is found by
+    /// the cancellation (the same Dekker pair as notify's fast path).
+    pub fn wait32_unless_closed(
+        &self,
+        word: &AtomicU32,
+        expected: u32,
+        timeout: Option<Duration>,
+        open: impl Fn() -> bool,
+    ) -> WaitResult {
         let key = word as *const AtomicU32 as usize;
-        self.wait(key, || word.load(Ordering::SeqCst) == expected, timeout)
+        self.wait(
+            key,
+            || word.load(Ordering::SeqCst) == expected,
+            open,
+            timeout,
+        )
     }
 
     /// `memory.atomic.wait64`: as [`wait32`](Self::wait32) for a 64-bit
     /// word. Waiters of both widths on one address share one FIFO queue.
     pub fn wait64(&self, word: &AtomicU64, expected: u64, timeout: Option<Duration>) -> WaitResult {
+        self.wait64_unless_closed(word, expected, timeout, || true)
+    }
+
+    /// [`wait64`](Self::wait64) that can be cancelled, as
+    /// [`wait32_unless_closed`](Self::wait32_unless_closed).
+    pub fn wait64_unless_closed(
+        &self,
+        word: &AtomicU64,
+        expected: u64,
+        timeout: Option<Duration>,
+        open: impl Fn() -> bool,
+    ) -> WaitResult {
         let key = word as *const AtomicU64 as usize;
-        self.wait(key, || word.load(Ordering::SeqCst) == expected, timeout)
+        self.wait(
+            key,
+            || word.load(Ordering::SeqCst) == expected,
+            open,
+            timeout,
+        )
     }
 
     fn wait(
         &self,
         key: usize,
         matches: impl Fn() -> bool,
+        open: impl Fn() -> bool,
         timeout: Option<Duration>,
     ) -> WaitResult {
         // Early check: a mismatch costs no lock.
@@ -685,6 +751,10 @@ impl<F: FutexLike, C: Clock> WaitQueue<F, C> {
             let mut locked = bucket.lock();
             bucket.waiters.fetch_add(1, Ordering::SeqCst);
             sync::dekker_fence();
+            if !open() {
+                bucket.waiters.fetch_sub(1, Ordering::Relaxed);
+                return WaitResult::Cancelled;
+            }
             if !matches() {
                 bucket.waiters.fetch_sub(1, Ordering::Relaxed);
                 return WaitResult::NotEqual;
@@ -704,7 +774,7 @@ impl<F: FutexLike, C: Clock> WaitQueue<F, C> {
             match parked.park(next) {
                 (WAITING, Some(WaitOutcome::TimedOut)) => return parked.cancel(),
                 (WAITING, _) => {}
-                // Taken by a notifier: `finish` waits for `DONE`.
+                // Taken by a notifier: `finish` waits for the final state.
                 _ => return parked.finish(),
             }
             // A spurious return (a shared slot, or a wake meant for an
@@ -734,11 +804,48 @@ impl<F: FutexLike, C: Clock> WaitQueue<F, C> {
         self.notify_queued(bucket, addr, count)
     }
 
+    /// Whether a thread may be waiting on the word at host address `addr`:
+    /// the fast path of [`notify`](Self::notify) on its own (one load; a
+    /// `false` is final for a notify that follows a `SeqCst` write of the
+    /// word, as in `notify`).
+    #[inline]
+    pub fn may_have_waiters(&self, addr: usize) -> bool {
+        sync::dekker_fence();
+        self.bucket(addr).waiters.load(Ordering::SeqCst) != 0
+    }
+
     /// The rest of [`notify`](Self::notify), when `bucket` has waiters:
     /// out of line, so that the fast path inlines into its callers.
     #[inline(never)]
     fn notify_queued(&self, bucket: &Bucket, addr: usize, count: u32) -> u32 {
-        let (mut cur, taken) = bucket.lock().take(addr, count);
+        let (chain, taken) = bucket.lock().take(addr..addr + 1, count);
+        self.release(chain, DONE);
+        taken
+    }
+
+    /// Ends the wait of every thread queued on an address in `keys` with
+    /// [`WaitResult::Cancelled`] and returns how many there were. For a
+    /// memory that is going away: its owner first closes the `open`
+    /// condition of [`wait32_unless_closed`](Self::wait32_unless_closed)
+    /// (a `SeqCst` store), then calls this, so no waiter of the range is
+    /// left behind. Takes each bucket's lock that has waiters.
+    pub fn cancel_range(&self, keys: core::ops::Range<usize>) -> u32 {
+        let mut cancelled = 0;
+        for bucket in &self.buckets {
+            sync::dekker_fence();
+            if bucket.waiters.load(Ordering::SeqCst) == 0 {
+                continue;
+            }
+            let (chain, taken) = bucket.lock().take(keys.clone(), u32::MAX);
+            self.release(chain, CANCELLED);
+            cancelled += taken;
+        }
+        cancelled
+    }
+
+    /// Gives every node of a chain taken by [`Locked::take`] its final
+    /// state `last` (`DONE` or `CANCELLED`) and wakes its waiter.
+    fn release(&self, mut cur: *const Node, last: u32) {
         while !cur.is_null() {
             // SAFETY: a node this call took stays live until it stores
             // `DONE`, and only this call touches its links now.
@@ -747,7 +854,7 @@ impl<F: FutexLike, C: Clock> WaitQueue<F, C> {
             let node = unsafe { &*cur };
             // The last access to the node: from here its waiter may return
             // and the node vanish. The slot belongs to the queue.
-            node.state.store(DONE, Ordering::Release);
+            node.state.store(last, Ordering::Release);
             let slot = self.slot(cur);
             slot.fetch_add(1, Ordering::Release);
             // Every sleeper of the slot: others that share it re-check
@@ -757,7 +864,32 @@ impl<F: FutexLike, C: Clock> WaitQueue<F, C> {
             let _ = self.futex.wake(slot, u32::MAX);
             cur = next;
         }
-        taken
+    }
+
+    /// Forgets every queued waiter and releases every bucket lock, for the
+    /// child of a `fork()`: the child has only the thread that forked, so
+    /// the nodes of the parent's other threads (on stacks that no thread of
+    /// the child runs) must not be counted or woken, and a lock that one of
+    /// them held would never be released.
+    ///
+    /// # Safety
+    /// Call it only in the child of a `fork()`, before the child uses the
+    /// queue and while it still has a single thread. The thread that forked
+    /// was not inside a call on this queue (it was calling `fork`), so no
+    /// node of a thread that still exists is forgotten.
+    #[cfg(not(loom))]
+    pub unsafe fn reset_after_fork(&self) {
+        for bucket in &self.buckets {
+            bucket.list.with_mut(|list| {
+                // SAFETY: the child has one thread, which is here (caller):
+                // nothing else accesses the list.
+                let list = unsafe { &mut *list };
+                list.head = ptr::null();
+                list.tail = ptr::null();
+            });
+            bucket.waiters.store(0, Ordering::SeqCst);
+            bucket.lock.unlock();
+        }
     }
 
     /// How many threads wait on the word at host address `addr` (takes the
