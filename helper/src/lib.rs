@@ -5,6 +5,23 @@
 //! `errno`, no startup code. A panic (which no `wrt_*` path is meant to
 //! reach: every argument is validated) traps with an undefined instruction
 //! instead of unwinding into C.
+//!
+//! Linked next to other static libraries, Rust ones included, it must
+//! export the `wrt_*` symbols and nothing that can collide. Build it with
+//! `cargo build --profile helper -p wrt-helper` (the workspace's `helper`
+//! profile: release plus fat LTO, one codegen unit): LTO makes the archive
+//! one object in which everything but the `#[no_mangle]` `wrt_*` functions
+//! is internal: the panic handler (`__rustc::rust_begin_unwind`, a name
+//! every Rust staticlib of the same compiler defines), `core`, and
+//! `wrt_platform`. Only `compiler_builtins` stays as it is, one intrinsic
+//! per member, pulled only for a symbol still undefined. A plain
+//! `--release` build keeps them global, and linking it before a std
+//! staticlib fails with "multiple definition of `rust_begin_unwind`".
+//!
+//! No `rust_eh_personality` is defined: nothing in the archive refers to it
+//! (`panic = "abort"`; `scripts/c-tests` links it with `-nostdlib` and
+//! checks for undefined symbols), and defining one would both collide with
+//! std's and, where ours won, silently break another library's unwinding.
 #![no_std]
 
 pub use wrt_platform::capi::*;
@@ -27,11 +44,3 @@ fn trap() -> ! {
         core::arch::asm!("udf #0", options(noreturn, nomem, nostack))
     }
 }
-
-/// The precompiled `core` of a hosted target is built with unwinding, so its
-/// unwind tables name this personality routine. With `panic = "abort"`
-/// nothing ever unwinds, so it is never called; defining it lets the
-/// archive link with no Rust std and no libc. (A Rust program links the
-/// `wrt-platform` rlib instead of this archive and never sees this symbol.)
-#[unsafe(no_mangle)]
-extern "C" fn rust_eh_personality() {}
