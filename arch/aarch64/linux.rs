@@ -6,7 +6,24 @@
 //! |---|---|
 //! | `x8` | system-call number |
 //! | `x0`..`x5` | arguments 1..6; `x0` also holds the result |
-//! | everything else | preserved (SVE state beyond the low 128 bits of each vector is discarded, which no Rust code here relies on) |
+//! | everything else | preserved, except SVE state (below) |
+//!
+//! SVE: "On syscall, V0..V31 are preserved (as without SVE). Thus, bits
+//! [127:0] of Z0..Z31 are preserved. All other bits of Z0..Z31, and all of
+//! P0..P15 and FFR become zero on return from a syscall" (the kernel's
+//! `Documentation/arch/arm64/sve.rst`, "System call behaviour"; zeroed
+//! since Linux 6.0's documentation of the actual behaviour, "unspecified"
+//! before). The wrappers declare no clobber for it, on purpose: without
+//! the `sve` target feature (this crate's targets: `aarch64-unknown-linux-
+//! musl`, `-gnu`) the compiler never allocates a Z, P or FFR register, and
+//! the V registers it does use keep their low 128 bits, all of them. Rust
+//! has no register class for the Z registers' upper bits: the only
+//! declaration that would cover them is clobbering all of v0..v31, which
+//! would make every inlined system call spill the caller's floating-point
+//! state for nothing. A `+sve` build could keep a scalable vector or a
+//! predicate live across an inlined `svc` and see it zeroed, so such a
+//! build is refused below (add `out("p0") _` .. `out("ffr") _` and
+//! `clobber_abi("C")`-style vector clobbers before lifting that).
 //!
 //! The result is a raw word: values in `[-4095, -1]` are `-errno`; decode
 //! with `os::linux::syscall::ret`. `eret` restores PSTATE, so flags are
@@ -17,6 +34,12 @@
 //! exposed by the caller's `as usize` / `expose_provenance`).
 
 use core::arch::asm;
+
+#[cfg(target_feature = "sve")]
+compile_error!(
+    "arch/aarch64/linux.rs: the svc wrappers declare no SVE clobbers (see the module docs); \
+     build without +sve or add them"
+);
 
 /// `long syscall0(long nr)` for calls that touch no user memory (getpid).
 ///
