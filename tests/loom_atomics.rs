@@ -28,7 +28,7 @@
 use std::sync::atomic::{AtomicUsize as StdAtomicUsize, Ordering as StdOrdering};
 use std::time::Duration;
 
-use loom::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use loom::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use loom::sync::{Arc, Condvar, Mutex};
 use loom::thread;
 use wrt_platform::errno::Result;
@@ -152,6 +152,7 @@ fn no_lost_wakeup_one_waiter() {
             WaitResult::Ok => assert_eq!(n, 1),
             WaitResult::NotEqual => assert_eq!(n, 0),
             WaitResult::TimedOut => panic!("an untimed wait timed out"),
+            WaitResult::Cancelled => panic!("nothing cancels here"),
         }
         assert_eq!(q.waiting(addr(&*word)), 0);
     });
@@ -213,6 +214,7 @@ fn timeout_racing_notify_is_resolved_one_way() {
                 assert_eq!(n, 0);
                 TIMED_OUT.fetch_add(1, StdOrdering::Relaxed);
             }
+            WaitResult::Cancelled => panic!("nothing cancels here"),
             WaitResult::NotEqual => assert_eq!(n, 0),
         }
         assert_eq!(q.waiting(addr(&*word)), 0);
@@ -283,6 +285,33 @@ fn fifo_with_a_timed_waiter() {
         let n2 = q.notify(key, 1);
         let r2 = second.join().unwrap();
         assert_eq!(n2, u32::from(r2 == WaitResult::Ok));
+        assert_eq!(q.waiting(key), 0);
+    });
+}
+
+/// A memory being destroyed: its owner closes the `open` condition
+/// (`SeqCst`) and then cancels the range, racing a waiter that is joining
+/// the queue. Whatever the interleaving the waiter returns `Cancelled` (the
+/// word never changes and nobody notifies, so that is the only way out):
+/// it either sees the condition closed or is found by `cancel_range`;
+/// never left asleep (loom reports a deadlock).
+#[test]
+fn cancel_range_never_leaves_a_waiter_behind() {
+    model(None, || {
+        let q = queue();
+        let word = Arc::new(AtomicU32::new(0));
+        let open = Arc::new(AtomicBool::new(true));
+        let t = {
+            let (q, word, open) = (q.clone(), word.clone(), open.clone());
+            thread::spawn(move || {
+                q.wait32_unless_closed(&word, 0, None, || open.load(Ordering::SeqCst))
+            })
+        };
+        open.store(false, Ordering::SeqCst);
+        let key = addr(&*word);
+        let cancelled = q.cancel_range(key..key + 4);
+        assert_eq!(t.join().unwrap(), WaitResult::Cancelled);
+        assert!(cancelled <= 1);
         assert_eq!(q.waiting(key), 0);
     });
 }

@@ -46,6 +46,8 @@ use crate::wasm::memory::{Bounds, LinearMemory, MemoryConfig, MemoryError, WASM_
 
 mod atomics;
 pub use atomics::*;
+mod trap;
+pub use trap::*;
 
 #[cfg(wrt_os = "linux")]
 type Pages = crate::os::linux::LinuxPages;
@@ -720,9 +722,12 @@ pub extern "C" fn wrt_memory_copy(memory: wrt_memory_t, dst: u64, src: u64, len:
 /// Brings a memory back to its initial size with zeroed contents (for
 /// instance pooling), cheaply: pages are decommitted rather than cleared,
 /// except the first `keep_resident_bytes` (rounded up to OS pages), which
-/// are zeroed in place and stay resident. Returns `WRT_OK`,
-/// `WRT_E_BAD_HANDLE`, `WRT_E_INVALID` (shared memories never shrink) or
-/// `WRT_E_OS`. Nothing may access the memory during the call.
+/// are zeroed in place and stay resident; where the OS refuses to
+/// decommit (for instance under `mlockall(MCL_FUTURE)`) the pages are
+/// zeroed in place instead. Returns `WRT_OK`, `WRT_E_BAD_HANDLE`,
+/// `WRT_E_INVALID` (shared memories never shrink) or `WRT_E_OS` (the OS
+/// refused to make the pages past the initial size inaccessible; size and
+/// contents are unchanged). Nothing may access the memory during the call.
 #[unsafe(no_mangle)]
 pub extern "C" fn wrt_memory_reset(memory: wrt_memory_t, keep_resident_bytes: u64) -> i32 {
     let reset = with_memory(memory, |m, slot, _| {

@@ -58,6 +58,14 @@
 //!   race and counted this waiter, so it parks until `DONE` and returns
 //!   [`WaitResult::Ok`]. So a notify's result always equals the number of
 //!   waiters that return `Ok` for it: no spurious `Ok`, no double wake.
+//! * cancellation (a memory being destroyed): its owner makes the `open`
+//!   condition of [`WaitQueue::wait32_unless_closed`] false (`SeqCst`),
+//!   then [`WaitQueue::cancel_range`] takes every node of the memory's
+//!   address range as a notify would, but stores the final state
+//!   `CANCELLED` instead of `DONE`: those waiters return
+//!   [`WaitResult::Cancelled`]. A waiter checks `open` under its bucket
+//!   lock after incrementing `waiters` (the same Dekker pair as notify's
+//!   fast path), so it either sees the condition closed or is found.
 //! * Timeouts are absolute deadlines on a monotonic [`Clock`], fixed when
 //!   the wait starts: after a spurious return of the futex the waiter
 //!   sleeps only for what is left. Untimed waits never read the clock.
