@@ -46,8 +46,6 @@ use crate::wasm::memory::{Bounds, LinearMemory, MemoryConfig, MemoryError, WASM_
 
 mod atomics;
 pub use atomics::*;
-mod trap;
-pub use trap::*;
 
 #[cfg(wrt_os = "linux")]
 type Pages = crate::os::linux::LinuxPages;
