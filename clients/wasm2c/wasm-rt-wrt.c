@@ -59,12 +59,15 @@ uint32_t wasm_rt_call_stack_depth;
 
 /* data pointer -> helper handle. Linear scan over the slots in use: a
  * wasm2c program has a handful of memories, and the table is only read by
- * grow and free (never on a load or store). */
-static struct {
+ * grow and free (never on a load or store). Grown with realloc: the helper's
+ * own limit (wrt_memory_create's WRT_E_TOO_MANY) is the only limit. */
+typedef struct {
   uint8_t* data;
   wrt_memory_t handle;
-} g_memories[WRT_MAX_MEMORIES];
-static uint32_t g_memory_slots; /* high-water mark */
+} memory_slot_t;
+static memory_slot_t* g_memories;
+static uint32_t g_memory_slots;   /* in use or free, up to the high-water mark */
+static uint32_t g_memory_capacity;
 
 static int memory_slot(const uint8_t* data) {
   for (uint32_t i = 0; i < g_memory_slots; i++)
@@ -103,8 +106,14 @@ void wasm_rt_allocate_memory(wasm_rt_memory_t* memory,
   uint32_t slot = 0;
   while (slot < g_memory_slots && g_memories[slot].handle != 0)
     slot++;
-  if (slot == WRT_MAX_MEMORIES)
-    fatal("side table", WRT_E_TOO_MANY);
+  if (slot == g_memory_capacity) {
+    uint32_t capacity = g_memory_capacity ? 2 * g_memory_capacity : 16;
+    memory_slot_t* grown = realloc(g_memories, capacity * sizeof *grown);
+    if (!grown)
+      abort();
+    g_memories = grown;
+    g_memory_capacity = capacity;
+  }
   if (slot == g_memory_slots)
     g_memory_slots++;
   memory->data = wrt_memory_base(handle);
