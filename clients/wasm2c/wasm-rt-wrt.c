@@ -29,8 +29,6 @@
  * runtime). Not thread-safe, like wasm2c 1.0.32's own runtime (one global
  * exception, one global call depth).
  */
-#include "wasm-rt-wrt.h"
-
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -38,6 +36,7 @@
 #include <string.h>
 
 #include "wrt_helper.h"
+#include "wasm-rt-wrt.h"
 
 #define PAGE_SIZE 65536
 #define MAX_EXCEPTION_SIZE PAGE_SIZE
@@ -165,6 +164,15 @@ static int32_t to_wrt(wasm_rt_trap_t code) {
   }
 }
 
+static wrt_trap_info g_last_trap;
+static bool g_have_last_trap;
+
+int wrt_w2c_last_trap(wrt_trap_info* out) {
+  if (g_have_last_trap)
+    *out = g_last_trap;
+  return g_have_last_trap;
+}
+
 static wasm_rt_trap_t from_wrt(int32_t code) {
   switch (code) {
     case WRT_TRAP_OUT_OF_BOUNDS:
@@ -228,8 +236,11 @@ wasm_rt_trap_t wrt_w2c_call(void (*fn)(void* ctx), void* ctx) {
   int32_t rc = wrt_call(call_thunk, &frame, &info);
   if (rc < 0)
     fatal("wrt_call", rc);
-  if (rc > 0)
+  if (rc > 0) {
     result = from_wrt(rc);
+    g_last_trap = info;
+    g_have_last_trap = true;
+  }
 #else
   jmp_buf buf;
   jmp_buf* saved_target = g_trap_target;

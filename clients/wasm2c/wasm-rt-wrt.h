@@ -31,6 +31,13 @@ wasm_rt_trap_t wrt_w2c_call(void (*fn)(void* ctx), void* ctx);
  * the memory is not one of ours). */
 unsigned long long wrt_w2c_memory_handle(const wasm_rt_memory_t* memory);
 
+#ifdef WRT_TRAP_OUT_OF_BOUNDS /* include wrt_helper.h first to get this */
+/* The helper's report of the last trap that ended a wrt_w2c_call (the
+ * faulting address, pc, memory handle and offset): returns 1 and fills *out,
+ * or 0 when there was none yet. */
+int wrt_w2c_last_trap(wrt_trap_info* out);
+#endif
+
 #ifdef __cplusplus
 }
 #endif
