@@ -93,6 +93,76 @@
 #define WRT_WAIT_TIMED_OUT 2
 
 /**
+ * A load or store at or past the current size of a memory, inside its
+ * reservation (the inaccessible part or the guard region), or an MTE
+ * tag-check fault on a tagged memory.
+ */
+#define WRT_TRAP_OUT_OF_BOUNDS 1
+
+/**
+ * The thread's stack overflowed inside `wrt_call` (needs an alternate
+ * signal stack: see `wrt_thread_init`).
+ */
+#define WRT_TRAP_STACK_OVERFLOW 2
+
+/**
+ * `unreachable` was executed (raised by generated code).
+ */
+#define WRT_TRAP_UNREACHABLE 3
+
+/**
+ * Integer division or remainder by zero (x86_64 `#DE`, or raised).
+ */
+#define WRT_TRAP_INT_DIVIDE_BY_ZERO 4
+
+/**
+ * Signed integer overflow: `INT_MIN / -1` (x86_64 `#DE`, or raised).
+ */
+#define WRT_TRAP_INT_OVERFLOW 5
+
+/**
+ * A float-to-integer conversion out of range or of NaN (raised).
+ */
+#define WRT_TRAP_INVALID_CONVERSION 6
+
+/**
+ * `call_indirect` to a null or uninitialised table element (raised).
+ */
+#define WRT_TRAP_INDIRECT_CALL_NULL 7
+
+/**
+ * `call_indirect` whose function type does not match (raised).
+ */
+#define WRT_TRAP_INDIRECT_CALL_MISMATCH 8
+
+/**
+ * A table access out of bounds (raised).
+ */
+#define WRT_TRAP_TABLE_OUT_OF_BOUNDS 9
+
+/**
+ * An atomic access whose address is not a multiple of its size (raised).
+ */
+#define WRT_TRAP_UNALIGNED_ATOMIC 10
+
+/**
+ * A null reference was dereferenced (raised).
+ */
+#define WRT_TRAP_NULL_REFERENCE 11
+
+/**
+ * `wrt_trap_raise` was called with a code <= 0, which would look like
+ * success or an error: it is reported as this code instead.
+ */
+#define WRT_TRAP_BAD_CODE 12
+
+/**
+ * The first code an embedder may define for its own traps; `wrt_trap_raise`
+ * passes every positive code through unchanged.
+ */
+#define WRT_TRAP_USER 256
+
+/**
  * Result codes: `WRT_OK` or a negative `WRT_E_*`. Functions return them
  * as `int32_t` (or inside a negative `int64_t`).
  */
@@ -178,6 +248,43 @@ typedef int32_t wrt_error;
  */
 typedef uint64_t wrt_memory_t;
 
+/**
+ * What ended a `wrt_call` with a trap. Written only when the call returns
+ * a `WRT_TRAP_*` code.
+ */
+typedef struct {
+  /**
+   * The `WRT_TRAP_*` code (the same value `wrt_call` returns).
+   */
+  int32_t code;
+  /**
+   * The signal that reported a fault (SIGSEGV, SIGBUS, SIGFPE), or 0 for
+   * `wrt_trap_raise`.
+   */
+  int32_t signal;
+  /**
+   * The faulting data address (host address, as the kernel reported it;
+   * on aarch64 without the MTE tag), or 0 when there is none
+   * (`wrt_trap_raise`, division traps).
+   */
+  uint64_t address;
+  /**
+   * The program counter of the faulting instruction, or for
+   * `wrt_trap_raise` the return address of its call.
+   */
+  uint64_t pc;
+  /**
+   * The memory whose reservation holds `address` for
+   * `WRT_TRAP_OUT_OF_BOUNDS`, otherwise 0.
+   */
+  wrt_memory_t memory;
+  /**
+   * `address` minus that memory's base (the Wasm address plus offset of
+   * the access), for `WRT_TRAP_OUT_OF_BOUNDS`; otherwise 0.
+   */
+  uint64_t offset;
+} wrt_trap_info;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -262,9 +369,12 @@ int32_t wrt_memory_copy(wrt_memory_t memory, uint64_t dst, uint64_t src, uint64_
  * Brings a memory back to its initial size with zeroed contents (for
  * instance pooling), cheaply: pages are decommitted rather than cleared,
  * except the first `keep_resident_bytes` (rounded up to OS pages), which
- * are zeroed in place and stay resident. Returns `WRT_OK`,
- * `WRT_E_BAD_HANDLE`, `WRT_E_INVALID` (shared memories never shrink) or
- * `WRT_E_OS`. Nothing may access the memory during the call.
+ * are zeroed in place and stay resident; where the OS refuses to
+ * decommit (for instance under `mlockall(MCL_FUTURE)`) the pages are
+ * zeroed in place instead. Returns `WRT_OK`, `WRT_E_BAD_HANDLE`,
+ * `WRT_E_INVALID` (shared memories never shrink) or `WRT_E_OS` (the OS
+ * refused to make the pages past the initial size inaccessible; size and
+ * contents are unchanged). Nothing may access the memory during the call.
  */
 int32_t wrt_memory_reset(wrt_memory_t memory, uint64_t keep_resident_bytes);
 
@@ -363,6 +473,92 @@ int32_t wrt_atomic_wait64(wrt_memory_t memory,
  * store a waiter that is just checking the word may miss the notify.
  */
 int64_t wrt_atomic_notify(wrt_memory_t memory, uint64_t addr, uint32_t count);
+
+/**
+ * Installs the process-wide fault handling: handlers for SIGSEGV and
+ * SIGBUS (and SIGFPE on x86_64) with raw `rt_sigaction`, flags
+ * `SA_SIGINFO | SA_ONSTACK | SA_NODEFER`, remembering the handlers that
+ * were installed before. Idempotent and thread-safe (a concurrent caller
+ * waits for the first). Returns `WRT_OK` or `WRT_E_OS` (nothing changed).
+ *
+ * A fault that is not a trap of a `wrt_call` (outside every `wrt_call`, in
+ * the helper's own code, or at an address that is not in a memory's
+ * inaccessible part or guard and not a stack overflow) goes to the
+ * previous handler, called as the kernel would have called it (without
+ * its `sa_mask`), or, when that was the default action or "ignore", the
+ * previous action is reinstalled and the fault repeats, so the process
+ * dies of the same signal as without the helper. A handler installed
+ * after `wrt_trap_init` replaces ours: traps are then not caught.
+ */
+int32_t wrt_trap_init(void);
+
+/**
+ * Prepares the calling thread for `wrt_call`: takes its slot in the
+ * helper's thread table (`wrt_call` does that too, lazily) and gives it an
+ * alternate signal stack of 256 KiB with an inaccessible guard page below
+ * it, mapped with the page allocator, unless the thread already has one of
+ * at least 64 KiB. Without an alternate stack a stack overflow cannot be
+ * reported (the kernel has nowhere to run the handler) and kills the
+ * process, so call this on every thread that runs Wasm code, the main
+ * thread included. Idempotent. Returns `WRT_OK`, `WRT_E_TOO_MANY` (more
+ * than 4096 threads hold slots), `WRT_E_OUT_OF_MEMORY`, `WRT_E_INVALID`
+ * (called while running on the alternate stack) or `WRT_E_OS`.
+ *
+ * A thread is known by its thread pointer (`fs` base / `TPIDR_EL0`, which
+ * every libc sets up and the helper only reads); a thread that ends
+ * without `wrt_thread_fini` leaves its slot and stack to the next thread
+ * with the same thread pointer.
+ */
+int32_t wrt_thread_init(void);
+
+/**
+ * Undoes `wrt_thread_init` for the calling thread: restores the alternate
+ * signal stack it had before, unmaps ours and gives the thread's slot
+ * back. Returns `WRT_OK` (also when there was nothing to undo),
+ * `WRT_E_INVALID` when called inside a `wrt_call`, or `WRT_E_OS`.
+ */
+int32_t wrt_thread_fini(void);
+
+/**
+ * Runs `fn(ctx)` and returns `WRT_OK` when it returns, or the positive
+ * `WRT_TRAP_*` code of the trap that ended it; `info` (may be NULL)
+ * receives the trap's details, and is written only for a trap.
+ * Returns `WRT_E_NULL` (`fn` is NULL), `WRT_E_INVALID` (`wrt_trap_init`
+ * has not succeeded) or `WRT_E_TOO_MANY` (no free thread slot) without
+ * running `fn`.
+ *
+ * A trap unwinds exactly the innermost `wrt_call` of the calling
+ * thread: the frames of `fn` and of everything it called are dropped
+ * like a `longjmp` drops them (no cleanup runs), the callee-saved
+ * registers are those of the `wrt_call` caller, and the signal mask is
+ * the one of the code that trapped (the mask at `wrt_call`, unless
+ * that code changed it; no system call is made for it). Calls nest
+ * (host -> Wasm -> host -> Wasm) and every thread has its own chain.
+ * A stack overflow is reported only on a thread with an alternate
+ * signal stack (`wrt_thread_init`). `fn` must not switch stacks.
+ *
+ * Not async-signal-safe in the first call on a thread (it takes a
+ * table slot with a compare-and-swap); afterwards it makes no system
+ * call and takes no lock (on x86_64 programs without TLS, each call
+ * reads the thread pointer with one `arch_prctl` system call).
+ *
+ * # Safety
+ * `fn` must be NULL or a valid function; `info` NULL or valid for a
+ * write.
+ */
+extern int32_t wrt_call(void (*fn)(void *ctx), void *ctx, wrt_trap_info *info);
+
+/**
+ * Ends the innermost `wrt_call` of the calling thread with `code`, a
+ * positive `WRT_TRAP_*` (or embedder-defined, >= `WRT_TRAP_USER`) code;
+ * a code <= 0 is reported as `WRT_TRAP_BAD_CODE`. `info.pc` is the
+ * return address of this call. For generated code and the host
+ * functions it calls; never from code running inside a helper call
+ * (`wrt_memory_*`, `wrt_atomic_*`), which must not be left by a jump.
+ * Outside every `wrt_call` there is nothing to unwind to: it executes
+ * an undefined instruction (SIGILL).
+ */
+extern void wrt_trap_raise(int32_t code) __attribute__((noreturn));
 
 #ifdef __cplusplus
 }  // extern "C"

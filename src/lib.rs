@@ -50,6 +50,10 @@ pub mod conformance;
 #[cfg(all(feature = "capi", wrt_os = "linux"))]
 pub mod capi;
 
+/// Traps for AOT code (the machinery behind `wrt_call`); Linux only so far.
+#[cfg(all(feature = "capi", wrt_os = "linux"))]
+mod trap;
+
 pub use errno::Errno;
 pub use futex::{FutexLike, WaitOutcome};
 pub use page::{Access, PageAllocator, Protection, Reservation, ReserveOptions};

@@ -91,3 +91,21 @@ wrt_arch_memmove:
 .Lmove_done:
     ret
     .size   wrt_arch_memmove, . - wrt_arch_memmove
+.Lmem_text_end:
+
+// struct { uintptr_t start, end; } wrt_arch_mem_bounds(void)
+//   out: x0 = wrt_arch_memset, x1 = one past the end of wrt_arch_memmove
+//   clobbers: nothing else (leaf)
+// For the trap handler (src/trap/mod.rs `in_helper`): a fault inside these
+// two routines is a fault in the helper's own code (a wrt_memory_fill/copy
+// racing a reset), never a Wasm trap, so it is never unwound.
+    .globl  wrt_arch_mem_bounds
+    .hidden wrt_arch_mem_bounds
+    .type   wrt_arch_mem_bounds, @function
+    .p2align 4
+wrt_arch_mem_bounds:
+    bti     c
+    adr     x0, wrt_arch_memset
+    adr     x1, .Lmem_text_end
+    ret
+    .size   wrt_arch_mem_bounds, . - wrt_arch_mem_bounds

@@ -66,3 +66,20 @@ wrt_arch_memmove:
 .Lmove_done:
     ret
     .size   wrt_arch_memmove, . - wrt_arch_memmove
+.Lmem_text_end:
+
+// struct { uintptr_t start, end; } wrt_arch_mem_bounds(void)
+//   out: rax = wrt_arch_memset, rdx = one past the end of wrt_arch_memmove
+//   clobbers: nothing else
+// For the trap handler (src/trap/mod.rs `in_helper`): a fault inside these
+// two routines is a fault in the helper's own code (a wrt_memory_fill/copy
+// racing a reset), never a Wasm trap, so it is never unwound.
+    .globl  wrt_arch_mem_bounds
+    .hidden wrt_arch_mem_bounds
+    .type   wrt_arch_mem_bounds, @function
+    .p2align 4
+wrt_arch_mem_bounds:
+    lea     rax, [rip + wrt_arch_memset]
+    lea     rdx, [rip + .Lmem_text_end]
+    ret
+    .size   wrt_arch_mem_bounds, . - wrt_arch_mem_bounds

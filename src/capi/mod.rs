@@ -46,6 +46,11 @@ use crate::wasm::memory::{Bounds, LinearMemory, MemoryConfig, MemoryError, WASM_
 
 mod atomics;
 pub use atomics::*;
+// Traps need signals: Linux only so far (issue 16).
+#[cfg(wrt_os = "linux")]
+mod trap;
+#[cfg(wrt_os = "linux")]
+pub use trap::*;
 
 #[cfg(wrt_os = "linux")]
 type Pages = crate::os::linux::LinuxPages;

@@ -1,0 +1,731 @@
+//! Linux: the fault handlers (raw `rt_sigaction` with our own
+//! `sa_restorer`), the signal context of x86_64 and aarch64, alternate
+//! signal stacks (raw `sigaltstack`), and the thread pointer.
+//!
+//! Layouts and numbers: Linux `arch/x86/include/uapi/asm/sigcontext.h`,
+//! `arch/arm64/include/uapi/asm/{ucontext,sigcontext}.h`,
+//! `include/uapi/asm-generic/siginfo.h` (see also the project's
+//! `traps-abi.md`); system-call numbers and flags from `linux-raw-sys`.
+//!
+//! Signals hooked: SIGSEGV and SIGBUS on both ISAs, SIGFPE on x86_64 (where
+//! `idiv` raises `#DE`; aarch64 integer division never traps). Flags:
+//! `SA_SIGINFO | SA_ONSTACK | SA_NODEFER | SA_RESTORER` (NODEFER as wasmtime
+//! does, so a previous handler we forward to sees the signal unblocked, as
+//! it would have without us).
+//!
+//! MTE: a synchronous tag-check fault (`SEGV_MTESERR`) carries the address
+//! and is a trap like a guard-page fault. An asynchronous one
+//! (`SEGV_MTEAERR`) is reported at the next kernel entry with `si_addr` 0
+//! and a PC that is not the faulting access: it cannot be attributed to a
+//! memory or even to the code that made it, so it is never a trap (it goes
+//! to the previous handler or kills the process).
+
+use core::cell::UnsafeCell;
+use core::ffi::c_void;
+use core::ptr;
+use core::sync::atomic::{AtomicU32, Ordering};
+
+use linux_raw_sys::general::{
+    __NR_getpid, __NR_gettid, __NR_rt_sigaction, __NR_sigaltstack, __NR_tgkill, SA_NODEFER,
+    SA_ONSTACK, SA_RESTORER, SA_SIGINFO, SEGV_ACCERR, SEGV_MAPERR, SIGBUS, SIGSEGV, SS_DISABLE,
+    SS_ONSTACK,
+};
+
+use super::{Fault, FaultKind};
+use crate::arch::linux as sys;
+use crate::capi::{WRT_E_INVALID, WRT_E_OS, WRT_E_OUT_OF_MEMORY, WRT_E_TOO_MANY, WRT_OK};
+use crate::os::linux::LinuxPages;
+use crate::page::{PageAllocator, Reservation, ReserveOptions};
+
+/// The kernel's `struct sigaction` (both ISAs; linux-raw-sys
+/// `kernel_sigaction`): handler @0, flags @8, restorer @16, mask @24.
+#[repr(C)]
+#[derive(Copy, Clone)]
+struct KSigaction {
+    handler: usize,
+    flags: u64,
+    restorer: usize,
+    mask: u64,
+}
+
+const _: () = {
+    assert!(core::mem::offset_of!(KSigaction, restorer) == 16);
+    assert!(core::mem::size_of::<KSigaction>() == 32);
+};
+
+/// The kernel's `stack_t`: ss_sp @0, ss_flags @8, ss_size @16.
+#[repr(C)]
+#[derive(Copy, Clone)]
+struct StackT {
+    sp: usize,
+    flags: i32,
+    size: usize,
+}
+
+const _: () = assert!(core::mem::offset_of!(StackT, size) == 16);
+
+const SIG_DFL: usize = 0;
+const SIG_IGN: usize = 1;
+/// `rt_sigaction`'s `sigsetsize`: the kernel's sigset is 64 bits.
+const SIGSET_SIZE: usize = 8;
+/// `SEGV_MTESERR` (synchronous MTE tag-check fault).
+#[cfg(target_arch = "aarch64")]
+const SEGV_MTESERR: i32 = linux_raw_sys::general::SEGV_MTESERR as i32;
+
+/// The signals we hook.
+#[cfg(target_arch = "x86_64")]
+const SIGNALS: [u32; 3] = [SIGSEGV, SIGBUS, linux_raw_sys::general::SIGFPE];
+#[cfg(target_arch = "aarch64")]
+const SIGNALS: [u32; 2] = [SIGSEGV, SIGBUS];
+
+/// The actions that were installed before ours, one per entry of
+/// [`SIGNALS`]; written once by [`init`] before our handler is installed,
+/// read-only afterwards.
+struct Previous(UnsafeCell<[KSigaction; SIGNALS.len()]>);
+// SAFETY: written only by `init` while it holds `STATE` at BUSY and before
+// any of our handlers is installed; read-only from then on.
+unsafe impl Sync for Previous {}
+static PREVIOUS: Previous = Previous(UnsafeCell::new(
+    [KSigaction {
+        handler: SIG_DFL,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    }; SIGNALS.len()],
+));
+
+const UNINIT: u32 = 0;
+const BUSY: u32 = 1;
+const READY: u32 = 2;
+/// `wrt_trap_init`'s progress.
+static STATE: AtomicU32 = AtomicU32::new(UNINIT);
+
+unsafe extern "C" {
+    /// `trap.s`: `rt_sigreturn`, our `sa_restorer`.
+    fn wrt_trap_restorer();
+}
+
+/// Whether the handlers are installed.
+pub(crate) fn initialized() -> bool {
+    STATE.load(Ordering::Acquire) == READY
+}
+
+/// Decodes a raw system-call result: `-4095..=-1` is an error.
+fn failed(raw: usize) -> bool {
+    raw > usize::MAX - 4095
+}
+
+/// `rt_sigaction(sig, new, old)`.
+///
+/// # Safety
+/// `new` and `old` are NULL or valid; `new`'s handler is a valid handler.
+unsafe fn sigaction(sig: u32, new: *const KSigaction, old: *mut KSigaction) -> bool {
+    // SAFETY: the caller vouches for the pointers; the kernel reads `new`
+    // and writes `old` (32 bytes each).
+    let raw = unsafe {
+        sys::syscall4(
+            __NR_rt_sigaction,
+            sig as usize,
+            new as usize,
+            old as usize,
+            SIGSET_SIZE,
+        )
+    };
+    !failed(raw)
+}
+
+/// Installs the fault handlers once per process (idempotent, thread-safe:
+/// a concurrent caller waits for the first). Returns `WRT_OK` or `WRT_E_OS`
+/// (nothing is installed then).
+pub(crate) fn init() -> i32 {
+    loop {
+        match STATE.compare_exchange(UNINIT, BUSY, Ordering::Acquire, Ordering::Acquire) {
+            Ok(_) => break,
+            Err(READY) => return WRT_OK as i32,
+            Err(_) => core::hint::spin_loop(),
+        }
+    }
+    #[cfg(target_arch = "x86_64")]
+    choose_thread_pointer();
+    let ours = KSigaction {
+        handler: handler as *const () as usize,
+        flags: u64::from(SA_SIGINFO | SA_ONSTACK | SA_NODEFER | SA_RESTORER),
+        restorer: wrt_trap_restorer as *const () as usize,
+        mask: 0,
+    };
+    let previous = PREVIOUS.0.get().cast::<KSigaction>();
+    // Read every previous action first, then install: a fault racing the
+    // install must find its previous action already recorded.
+    for (i, &sig) in SIGNALS.iter().enumerate() {
+        // SAFETY: `previous[i]` is ours to write (STATE is BUSY, no handler
+        // of ours installed yet); NULL `new` only queries.
+        if !unsafe { sigaction(sig, ptr::null(), previous.wrapping_add(i)) } {
+            STATE.store(UNINIT, Ordering::Release);
+            return WRT_E_OS as i32;
+        }
+    }
+    for (i, &sig) in SIGNALS.iter().enumerate() {
+        // SAFETY: `ours` names our handler and restorer.
+        if !unsafe { sigaction(sig, &ours, ptr::null_mut()) } {
+            for (j, &undo) in SIGNALS.iter().enumerate().take(i) {
+                // SAFETY: restores the action read above.
+                unsafe { sigaction(undo, previous.wrapping_add(j), ptr::null_mut()) };
+            }
+            STATE.store(UNINIT, Ordering::Release);
+            return WRT_E_OS as i32;
+        }
+    }
+    STATE.store(READY, Ordering::Release);
+    WRT_OK as i32
+}
+
+// ---- the thread pointer ----
+
+#[cfg(target_arch = "x86_64")]
+mod tp {
+    use core::sync::atomic::{AtomicBool, Ordering};
+
+    /// `ARCH_GET_FS` (Linux `arch/x86/include/uapi/asm/prctl.h`: 0x1003;
+    /// linux-raw-sys has only `ARCH_SET_FS`, 0x1002).
+    const ARCH_GET_FS: usize = 0x1003;
+    const _: () = assert!(linux_raw_sys::general::ARCH_SET_FS == 0x1002);
+
+    /// True when `fs:0` holds the thread pointer (the program has TLS: glibc
+    /// and musl store the control block's own address there); false for a
+    /// program that never set `fs`, where `fs:0` would be address 0.
+    static FS_SELF: AtomicBool = AtomicBool::new(false);
+
+    /// `arch_prctl(ARCH_GET_FS)`: the `fs` base, always right, one system
+    /// call.
+    fn fs_base_syscall() -> usize {
+        let mut base = 0usize;
+        // SAFETY: the kernel writes one word to `base`.
+        let raw = unsafe {
+            crate::arch::linux::syscall2(
+                linux_raw_sys::general::__NR_arch_prctl,
+                ARCH_GET_FS,
+                &raw mut base as usize,
+            )
+        };
+        if super::failed(raw) { 0 } else { base }
+    }
+
+    /// Called once by `init`: picks the fast read when the program has TLS.
+    pub(super) fn choose() {
+        FS_SELF.store(fs_base_syscall() != 0, Ordering::Relaxed);
+    }
+
+    /// The calling thread's `fs` base.
+    #[inline]
+    pub(crate) fn read() -> usize {
+        if FS_SELF.load(Ordering::Relaxed) {
+            let tp: usize;
+            // SAFETY: with TLS set up (checked by `choose`), `fs:0` is the
+            // thread control block's self pointer (x86_64 TLS ABI); a load.
+            unsafe {
+                core::arch::asm!("mov {}, qword ptr fs:[0]", out(reg) tp,
+                    options(nostack, readonly, preserves_flags));
+            }
+            tp
+        } else {
+            fs_base_syscall()
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+fn choose_thread_pointer() {
+    tp::choose();
+}
+
+/// The calling thread's thread pointer, read, never written.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+pub(crate) fn thread_pointer() -> usize {
+    tp::read()
+}
+
+/// The calling thread's thread pointer (`TPIDR_EL0`), read, never written.
+#[cfg(target_arch = "aarch64")]
+#[inline]
+pub(crate) fn thread_pointer() -> usize {
+    let tp: usize;
+    // SAFETY: reading TPIDR_EL0 is allowed at EL0 and has no side effects.
+    unsafe {
+        core::arch::asm!("mrs {}, tpidr_el0", out(reg) tp,
+            options(nomem, nostack, preserves_flags));
+    }
+    tp
+}
+
+// ---- signal context ----
+
+/// `siginfo_t`: si_signo @0, si_errno @4, si_code @8, si_addr @16.
+#[repr(C)]
+struct SigInfo {
+    signo: i32,
+    errno: i32,
+    code: i32,
+    _pad: i32,
+    addr: usize,
+}
+
+#[cfg(target_arch = "x86_64")]
+mod ctx {
+    //! `ucontext_t`: uc_mcontext @40; `gregs[i]` @ 40 + 8i.
+    const GREGS: usize = 40;
+    /// `REG_RAX`, `REG_RSP`, `REG_RIP` indices of `gregs`.
+    pub(super) const RAX: usize = 13;
+    const RSP: usize = 15;
+    const RIP: usize = 16;
+
+    /// General register `i` of `gregs`.
+    ///
+    /// # Safety
+    /// `uc` is the kernel's ucontext of this signal.
+    pub(super) unsafe fn greg(uc: *mut u8, i: usize) -> usize {
+        let at = uc.wrapping_add(GREGS + 8 * i).cast::<usize>();
+        // SAFETY: gregs[0..23] lie inside the ucontext (caller).
+        unsafe { at.read() }
+    }
+
+    /// # Safety
+    /// As [`greg`].
+    unsafe fn set_greg(uc: *mut u8, i: usize, v: usize) {
+        let at = uc.wrapping_add(GREGS + 8 * i).cast::<usize>();
+        // SAFETY: as in `greg`; rt_sigreturn reloads the register.
+        unsafe { at.write(v) }
+    }
+
+    /// (pc, sp) of the interrupted code.
+    ///
+    /// # Safety
+    /// As [`greg`].
+    pub(super) unsafe fn pc_sp(uc: *mut u8) -> (usize, usize) {
+        // SAFETY: forwarded.
+        let pc = unsafe { greg(uc, RIP) };
+        // SAFETY: forwarded.
+        (pc, unsafe { greg(uc, RSP) })
+    }
+
+    /// Makes rt_sigreturn resume at `pc` with `sp` and `code` in eax.
+    ///
+    /// # Safety
+    /// As [`greg`]; `pc`/`sp` must be a valid resume point.
+    pub(super) unsafe fn resume(uc: *mut u8, pc: usize, sp: usize, code: i32) {
+        // SAFETY: forwarded.
+        unsafe { set_greg(uc, RIP, pc) };
+        // SAFETY: forwarded.
+        unsafe { set_greg(uc, RSP, sp) };
+        // SAFETY: forwarded.
+        unsafe { set_greg(uc, RAX, code as u32 as usize) };
+    }
+}
+
+#[cfg(target_arch = "aarch64")]
+mod ctx {
+    //! `ucontext_t`: uc_mcontext @176: fault_address @176, regs[n] @184+8n,
+    //! sp @432, pc @440, pstate @448.
+    const REGS: usize = 184;
+    const SP: usize = 432;
+    const PC: usize = 440;
+    const PSTATE: usize = 448;
+    /// PSTATE.BTYPE (bits 11:10).
+    const BTYPE: usize = 0xC00;
+
+    /// The address of the context word at byte offset `at`.
+    fn word(uc: *mut u8, at: usize) -> *mut usize {
+        uc.wrapping_add(at).cast::<usize>()
+    }
+
+    /// (pc, sp) of the interrupted code.
+    ///
+    /// # Safety
+    /// `uc` is the kernel's ucontext of this signal.
+    pub(super) unsafe fn pc_sp(uc: *mut u8) -> (usize, usize) {
+        // SAFETY: pc and sp lie inside uc_mcontext (caller).
+        let pc = unsafe { word(uc, PC).read() };
+        // SAFETY: as above.
+        (pc, unsafe { word(uc, SP).read() })
+    }
+
+    /// Makes rt_sigreturn resume at `pc` with `sp` and `code` in w0, and
+    /// clears PSTATE.BTYPE so that the landing pad check passes whatever
+    /// branch led to the fault (as Linux's `do_el1_bti` does).
+    ///
+    /// # Safety
+    /// As [`pc_sp`]; `pc`/`sp` must be a valid resume point.
+    pub(super) unsafe fn resume(uc: *mut u8, pc: usize, sp: usize, code: i32) {
+        // SAFETY: inside uc_mcontext (caller); rt_sigreturn reloads it.
+        unsafe { word(uc, PC).write(pc) };
+        // SAFETY: as above.
+        unsafe { word(uc, SP).write(sp) };
+        // SAFETY: as above (x0).
+        unsafe { word(uc, REGS).write(code as u32 as usize) };
+        // SAFETY: as above.
+        let pstate = unsafe { word(uc, PSTATE).read() };
+        // SAFETY: as above.
+        unsafe { word(uc, PSTATE).write(pstate & !BTYPE) };
+    }
+}
+
+/// The fault described by a signal, if it is a kind we may turn into a trap.
+///
+/// # Safety
+/// `info` and `uc` are the kernel's for this signal.
+unsafe fn fault(sig: u32, info: &SigInfo, uc: *mut u8) -> Option<Fault> {
+    // SAFETY: forwarded.
+    let (pc, sp) = unsafe { ctx::pc_sp(uc) };
+    let code = info.code;
+    let kind = match sig {
+        SIGSEGV if code == SEGV_MAPERR as i32 || code == SEGV_ACCERR as i32 => FaultKind::Access,
+        #[cfg(target_arch = "aarch64")]
+        SIGSEGV if code == SEGV_MTESERR => FaultKind::TagCheck,
+        // Every kernel-raised SIGBUS (alignment, object errors); only one
+        // inside a memory's inaccessible part becomes a trap.
+        SIGBUS if code > 0 => FaultKind::Access,
+        #[cfg(target_arch = "x86_64")]
+        linux_raw_sys::general::SIGFPE if code == linux_raw_sys::general::FPE_INTDIV as i32 => {
+            // SAFETY: forwarded.
+            match unsafe { x86_divisor(pc, uc) } {
+                Some(0) | None => FaultKind::DivideByZero,
+                Some(_) => FaultKind::DivideOverflow,
+            }
+        }
+        _ => return None,
+    };
+    let addr = match kind {
+        FaultKind::Access | FaultKind::TagCheck => info.addr,
+        FaultKind::DivideByZero | FaultKind::DivideOverflow => 0,
+    };
+    Some(Fault {
+        signal: sig as i32,
+        kind,
+        addr,
+        pc,
+        sp,
+    })
+}
+
+/// The divisor of the `div`/`idiv` at `pc` (which raised `#DE`): zero for a
+/// division by zero, non-zero for an overflow (`INT_MIN / -1`; compilers
+/// sign- or zero-extend the dividend, so no other quotient overflows).
+/// `None` when the instruction is not a `div`/`idiv` this decoder knows
+/// (then the trap is reported as a division by zero).
+///
+/// # Safety
+/// `pc` is the faulting instruction and `uc` the signal's context.
+#[cfg(target_arch = "x86_64")]
+unsafe fn x86_divisor(pc: usize, uc: *mut u8) -> Option<u64> {
+    /// x86 register number -> `gregs` index.
+    const GREG: [usize; 16] = [13, 14, 12, 11, 15, 10, 9, 8, 0, 1, 2, 3, 4, 5, 6, 7];
+    // SAFETY: register reads from the context (caller).
+    let reg = |n: u8| unsafe { ctx::greg(uc, GREG[usize::from(n & 15)]) } as u64;
+    /// Reads the instruction's bytes in order.
+    struct Cursor(*const u8);
+    impl Cursor {
+        fn byte(&mut self) -> u8 {
+            // SAFETY: the instruction at `pc` was just fetched by the CPU,
+            // so its bytes (at most 15, all this decoder reads) are readable.
+            let b = unsafe { self.0.read() };
+            self.0 = self.0.wrapping_add(1);
+            b
+        }
+        fn disp32(&mut self) -> u64 {
+            let d = [self.byte(), self.byte(), self.byte(), self.byte()];
+            i32::from_le_bytes(d) as i64 as u64
+        }
+    }
+    let mut c = Cursor(pc as *const u8);
+    let (mut opsize16, mut rex) = (false, 0u8);
+    let mut op = c.byte();
+    loop {
+        match op {
+            0x66 => opsize16 = true,
+            0x2e | 0x36 | 0x3e | 0x26 | 0xf0 | 0xf2 | 0xf3 => {}
+            // fs/gs segment or address-size override: not decoded.
+            0x64 | 0x65 | 0x67 => return None,
+            _ => break,
+        }
+        op = c.byte();
+    }
+    if op & 0xf0 == 0x40 {
+        rex = op;
+        op = c.byte();
+    }
+    let size: u32 = match op {
+        0xf6 => 1,
+        0xf7 if rex & 8 != 0 => 8,
+        0xf7 if opsize16 => 2,
+        0xf7 => 4,
+        _ => return None,
+    };
+    let modrm = c.byte();
+    let (md, regf, rm) = (modrm >> 6, (modrm >> 3) & 7, modrm & 7);
+    if regf != 6 && regf != 7 {
+        return None; // not div / idiv
+    }
+    let b = (rex & 1) << 3;
+    let value = if md == 3 {
+        if size == 1 && rex == 0 && rm >= 4 {
+            reg(rm - 4) >> 8 // ah, ch, dh, bh
+        } else {
+            reg(rm | b)
+        }
+    } else {
+        let mut ea = if rm == 4 {
+            let sib = c.byte();
+            let index = ((sib >> 3) & 7) | ((rex & 2) << 2);
+            let scaled = if index == 4 {
+                0
+            } else {
+                reg(index) << (sib >> 6)
+            };
+            let base = if sib & 7 == 5 && md == 0 {
+                c.disp32()
+            } else {
+                reg((sib & 7) | b)
+            };
+            scaled.wrapping_add(base)
+        } else if rm == 5 && md == 0 {
+            let d = c.disp32();
+            // RIP-relative: from the end of the instruction, which is here
+            // (div/idiv have no immediate).
+            (c.0 as u64).wrapping_add(d)
+        } else {
+            reg(rm | b)
+        };
+        ea = match md {
+            1 => ea.wrapping_add(c.byte() as i8 as i64 as u64),
+            2 => ea.wrapping_add(c.disp32()),
+            _ => ea,
+        };
+        let at = ea as usize as *const u8;
+        // The CPU has just read this operand (the #DE comes after the
+        // operand fetch), so it is mapped and readable: the SAFETY of each
+        // read below.
+        match size {
+            // SAFETY: see above.
+            1 => u64::from(unsafe { at.read() }),
+            // SAFETY: see above.
+            2 => u64::from(unsafe { at.cast::<u16>().read_unaligned() }),
+            // SAFETY: see above.
+            4 => u64::from(unsafe { at.cast::<u32>().read_unaligned() }),
+            // SAFETY: see above.
+            _ => unsafe { at.cast::<u64>().read_unaligned() },
+        }
+    };
+    Some(match size {
+        1 => value & 0xff,
+        2 => value & 0xffff,
+        4 => value & 0xffff_ffff,
+        _ => value,
+    })
+}
+
+/// Our handler for every hooked signal.
+///
+/// # Safety
+/// Called by the kernel only (SA_SIGINFO: `info` and `uc` are valid).
+unsafe extern "C" fn handler(sig: i32, info: *mut SigInfo, uc: *mut c_void) {
+    let uc = uc.cast::<u8>();
+    // SAFETY: the kernel passes a valid siginfo.
+    let si = unsafe { &*info };
+    if si.code > 0
+        // SAFETY: the kernel's context for this signal.
+        && let Some(f) = unsafe { fault(sig as u32, si, uc) }
+        && let Some((frame, code)) = super::take(&f)
+    {
+        let resume = super::wrt_trap_resume as *const () as usize;
+        // SAFETY: `frame` is the thread's unlinked innermost wrt_call
+        // frame, a valid resume point for wrt_trap_resume.
+        unsafe { ctx::resume(uc, resume, frame as usize, code) };
+        return;
+    }
+    // SAFETY: forwarded from the kernel.
+    unsafe { forward(sig, info, uc.cast()) };
+}
+
+/// Hands a signal that is not a trap to the action installed before ours:
+/// calls its handler, or for `SIG_DFL` / `SIG_IGN` reinstalls it and lets
+/// the fault happen again on return (the default action then kills the
+/// process with this signal, as it would have without us); a signal that
+/// was sent, not raised by a fault, is sent again.
+///
+/// # Safety
+/// The arguments are the kernel's for this signal.
+unsafe fn forward(sig: i32, info: *mut SigInfo, uc: *mut c_void) {
+    let Some(i) = SIGNALS.iter().position(|&s| s as i32 == sig) else {
+        return;
+    };
+    // SAFETY: read-only after `init` (which finished before any of our
+    // handlers could run).
+    let prev = unsafe { *PREVIOUS.0.get().cast::<KSigaction>().wrapping_add(i) };
+    match prev.handler {
+        SIG_DFL | SIG_IGN => {
+            // SAFETY: reinstalls the previous action as it was.
+            unsafe { sigaction(sig as u32, &prev, ptr::null_mut()) };
+            // SAFETY: `info` is valid (kernel).
+            if unsafe { (*info).code } <= 0 {
+                // SAFETY: getpid touches no memory.
+                let pid = unsafe { sys::syscall0_readonly(__NR_getpid) };
+                // SAFETY: gettid touches no memory.
+                let tid = unsafe { sys::syscall0_readonly(__NR_gettid) };
+                // SAFETY: tgkill touches no memory.
+                unsafe { sys::syscall3(__NR_tgkill, pid, tid, sig as usize) };
+            }
+        }
+        h if prev.flags & u64::from(SA_SIGINFO) != 0 => {
+            // SAFETY: an SA_SIGINFO handler the program installed.
+            let f: unsafe extern "C" fn(i32, *mut SigInfo, *mut c_void) =
+                unsafe { core::mem::transmute(h) };
+            // SAFETY: called as the kernel would have called it.
+            unsafe { f(sig, info, uc) };
+        }
+        h => {
+            // SAFETY: a plain handler the program installed.
+            let f: unsafe extern "C" fn(i32) = unsafe { core::mem::transmute(h) };
+            // SAFETY: called as the kernel would have called it.
+            unsafe { f(sig) };
+        }
+    }
+}
+
+// ---- alternate signal stacks ----
+
+/// Usable bytes of the alternate signal stacks we make (plus one guard page
+/// below). Large enough for the kernel's biggest signal frame (x86 XSAVE
+/// with AVX-512; arm64 SVE/SME at the largest vector length is bounded by
+/// AT_MINSIGSTKSZ, which is far smaller except with ZA live) and a previous
+/// handler we forward to; committed lazily by the kernel.
+pub(crate) const ALT_STACK_SIZE: usize = 256 * 1024;
+/// An alternate stack the thread already has is kept if it is at least this
+/// large.
+const ALT_STACK_KEEP: usize = 64 * 1024;
+
+/// A thread's alternate-stack bookkeeping (in its [`super::Slot`]).
+pub(crate) struct AltStack {
+    /// The stack we mapped (kept in the slot if the thread ends without
+    /// `wrt_thread_fini`, and reused by the next owner of the slot).
+    mapping: Option<Reservation>,
+    /// The alternate stack the thread had before ours.
+    previous: StackT,
+}
+
+impl AltStack {
+    /// None yet.
+    pub(crate) const NONE: Self = Self {
+        mapping: None,
+        previous: StackT {
+            sp: 0,
+            flags: SS_DISABLE as i32,
+            size: 0,
+        },
+    };
+}
+
+/// `sigaltstack(new, old)`.
+///
+/// # Safety
+/// `new`, `old` NULL or valid; `new` describes memory usable as a stack.
+unsafe fn sigaltstack(new: *const StackT, old: *mut StackT) -> bool {
+    // SAFETY: the caller vouches for both pointers.
+    !failed(unsafe { sys::syscall2(__NR_sigaltstack, new as usize, old as usize) })
+}
+
+/// `wrt_thread_init`: gives the calling thread a slot and an alternate
+/// signal stack of [`ALT_STACK_SIZE`] bytes with a guard page below it
+/// (unless it has one of at least 64 KiB already). Idempotent.
+pub(crate) fn thread_init() -> i32 {
+    let Some(slot) = super::claim_current_slot() else {
+        return WRT_E_TOO_MANY as i32;
+    };
+    // SAFETY: only the owning thread touches `alt`, and this is it.
+    let alt = unsafe { &mut *slot.alt.get() };
+    let mut cur = StackT {
+        sp: 0,
+        flags: 0,
+        size: 0,
+    };
+    // SAFETY: queries into `cur`.
+    if !unsafe { sigaltstack(ptr::null(), &mut cur) } {
+        return WRT_E_OS as i32;
+    }
+    let ours = alt.mapping.as_ref().map(|r| r.base().as_ptr() as usize);
+    if cur.flags & SS_DISABLE as i32 == 0 && (Some(cur.sp) == ours || cur.size >= ALT_STACK_KEEP) {
+        return WRT_OK as i32; // ours already, or a large enough one of theirs
+    }
+    if cur.flags & SS_ONSTACK as i32 != 0 {
+        return WRT_E_INVALID as i32; // running on it: cannot be replaced
+    }
+    if alt.mapping.is_none() {
+        let Ok(pages) = LinuxPages::new() else {
+            return WRT_E_OS as i32;
+        };
+        let opts = ReserveOptions::new(ALT_STACK_SIZE).guard_before(pages.page_size());
+        let Ok(r) = pages.reserve(&opts) else {
+            return WRT_E_OUT_OF_MEMORY as i32;
+        };
+        // SAFETY: `r` is a fresh reservation; nothing else uses it.
+        if unsafe { pages.commit(&r, 0, ALT_STACK_SIZE) }.is_err() {
+            // SAFETY: as above.
+            let _ = unsafe { pages.release(r) };
+            return WRT_E_OUT_OF_MEMORY as i32;
+        }
+        alt.mapping = Some(r);
+    }
+    let Some(r) = alt.mapping.as_ref() else {
+        return WRT_E_OS as i32;
+    };
+    let new = StackT {
+        sp: r.base().as_ptr() as usize,
+        flags: 0,
+        size: ALT_STACK_SIZE,
+    };
+    // SAFETY: `new` is our committed mapping; `cur` receives nothing.
+    if !unsafe { sigaltstack(&new, ptr::null_mut()) } {
+        return WRT_E_OS as i32;
+    }
+    alt.previous = cur;
+    WRT_OK as i32
+}
+
+/// `wrt_thread_fini`: puts back the alternate stack the thread had before
+/// `wrt_thread_init`, unmaps ours and gives the slot back. `WRT_E_INVALID`
+/// inside a `wrt_call`.
+pub(crate) fn thread_fini() -> i32 {
+    let Some(slot) = super::current_slot() else {
+        return WRT_OK as i32;
+    };
+    if super::in_call(slot) {
+        return WRT_E_INVALID as i32;
+    }
+    // SAFETY: only the owning thread touches `alt`, and this is it.
+    let alt = unsafe { &mut *slot.alt.get() };
+    if let Some(r) = alt.mapping.take() {
+        let mut cur = StackT {
+            sp: 0,
+            flags: 0,
+            size: 0,
+        };
+        // SAFETY: queries into `cur`.
+        let queried = unsafe { sigaltstack(ptr::null(), &mut cur) };
+        if queried && cur.flags & SS_DISABLE as i32 == 0 && cur.sp == r.base().as_ptr() as usize {
+            let mut previous = alt.previous;
+            previous.flags &= SS_DISABLE as i32; // 0 (enable) or SS_DISABLE
+            // SAFETY: the stack the thread had before (or "disabled").
+            if !unsafe { sigaltstack(&previous, ptr::null_mut()) } {
+                alt.mapping = Some(r);
+                return WRT_E_OS as i32;
+            }
+        }
+        if let Ok(pages) = LinuxPages::new() {
+            // SAFETY: no longer the thread's alternate stack (checked above,
+            // or it never was this thread's); nothing else refers to it.
+            let _ = unsafe { pages.release(r) };
+        }
+        alt.previous = AltStack::NONE.previous;
+    }
+    super::release_slot(slot);
+    WRT_OK as i32
+}
