@@ -261,6 +261,30 @@ pub(crate) unsafe fn mach_trap1(nr: i32, a0: usize) -> usize {
     x0
 }
 
+/// Mach trap with two arguments; returns x0.
+///
+/// C prototype: `kern_return_t trap(uint64_t a0, uint64_t a1)`; x16 = `nr`
+/// (negative), x0..x1 = arguments, x0 = result; clobbers x1 (declared) and
+/// NZCV (no `preserves_flags`).
+///
+/// # Safety
+/// As for [`mach_trap1`].
+#[inline(always)]
+pub(crate) unsafe fn mach_trap2(nr: i32, a0: usize, a1: usize) -> usize {
+    let x0: usize;
+    // SAFETY: the caller vouches for the trap's memory effects.
+    unsafe {
+        asm!(
+            "svc #0x80", // x16 < 0: Mach trap, result in x0, no carry convention
+            in("x16") nr as isize as usize,
+            inlateout("x0") a0 => x0,
+            inlateout("x1") a1 => _,
+            options(nostack),
+        );
+    }
+    x0
+}
+
 /// Mach trap with three arguments; returns x0.
 ///
 /// # Safety
@@ -360,6 +384,48 @@ pub(crate) unsafe fn mach_trap6(
             in("x3") a3,
             in("x4") a4,
             in("x5") a5,
+            options(nostack),
+        );
+    }
+    x0
+}
+
+/// Mach trap with eight arguments (`mach_msg2_trap`); returns x0.
+///
+/// C prototype: `mach_msg_return_t trap(uint64_t a0, ..., uint64_t a7)`;
+/// x16 = `nr` (negative), x0..x7 = arguments (`arm_get_mach_syscall_args`
+/// copies `mach_trap_arg_count` registers from x0, 8 for trap -47), x0 =
+/// result; clobbers x1 (declared) and NZCV (no `preserves_flags`).
+///
+/// # Safety
+/// As for [`mach_trap1`].
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+pub(crate) unsafe fn mach_trap8(
+    nr: i32,
+    a0: usize,
+    a1: usize,
+    a2: usize,
+    a3: usize,
+    a4: usize,
+    a5: usize,
+    a6: usize,
+    a7: usize,
+) -> usize {
+    let x0: usize;
+    // SAFETY: the caller vouches for the trap's memory effects.
+    unsafe {
+        asm!(
+            "svc #0x80", // x16 < 0: Mach trap, result in x0, no carry convention
+            in("x16") nr as isize as usize,
+            inlateout("x0") a0 => x0,
+            inlateout("x1") a1 => _,
+            in("x2") a2,
+            in("x3") a3,
+            in("x4") a4,
+            in("x5") a5,
+            in("x6") a6,
+            in("x7") a7,
             options(nostack),
         );
     }

@@ -63,6 +63,21 @@ impl KernReturn {
         }
     }
 
+    /// A `kern_return_t` (or `mach_msg_return_t`, MIG error) the backend
+    /// decoded itself; 0 is not an error and never passed here.
+    pub const fn from_raw(code: i32) -> KernReturn {
+        KernReturn(code)
+    }
+
+    /// Decodes the unfolded `kern_return_t` of a MIG reply or a `mach_msg`
+    /// return: `KERN_SUCCESS` is `Ok`.
+    pub const fn check_code(code: i32) -> core::result::Result<(), KernReturn> {
+        match code {
+            kr::KERN_SUCCESS => Ok(()),
+            code => Err(KernReturn(code)),
+        }
+    }
+
     /// The raw `kern_return_t`.
     pub const fn raw(self) -> i32 {
         self.0
@@ -70,7 +85,8 @@ impl KernReturn {
 
     /// The errno XNU's `mach_to_bsd_errno` (`bsd/kern/ubc_subr.c`) gives
     /// for this code; codes it does not list map to `EIO`, as there.
-    /// `MACH_SEND_INVALID_DEST` (a bad task port name) is `EINVAL` here.
+    /// `MACH_SEND_INVALID_DEST` (a bad task port name) is `EINVAL` here,
+    /// and `MIG_BAD_ID` (the kernel does not know the routine) `ENOSYS`.
     pub fn errno(self) -> Errno {
         xnu(match self.0 {
             kr::KERN_INVALID_ADDRESS | kr::KERN_INVALID_ARGUMENT => e::EINVAL,
@@ -80,6 +96,7 @@ impl KernReturn {
             kr::KERN_MEMORY_FAILURE => e::EPERM,
             kr::KERN_MEMORY_ERROR => e::EBUSY,
             kr::KERN_NOT_SUPPORTED => e::ENOTSUP,
+            super::consts::mach_msg::MIG_BAD_ID => e::ENOSYS,
             _ => e::EIO,
         })
     }
@@ -145,6 +162,14 @@ mod tests {
         assert_eq!(errno(46), e::ENOTSUP);
         assert_eq!(errno(5), e::EIO);
         assert_eq!(errno(12345), e::EIO);
+        // MIG errors: an unknown routine is ENOSYS, the rest EIO.
+        let mig = |code: i32| KernReturn::from_raw(code).errno().raw();
+        assert_eq!(mig(-303), e::ENOSYS);
+        assert_eq!(mig(-300), e::EIO);
+        assert_eq!(mig(-308), e::EIO);
+        assert_eq!(mig(0x1000_4005), e::EIO);
+        assert_eq!(KernReturn::check_code(0), Ok(()));
+        assert_eq!(KernReturn::check_code(-301).unwrap_err().raw(), -301);
         extern crate std;
         assert_eq!(
             std::format!("{:?}", KernReturn::check(4).unwrap_err()),

@@ -31,6 +31,13 @@ pub mod sys_nr {
     pub const ULOCK_WAKE: u32 = 516;
     /// `__ulock_wait2(op, addr, value, timeout_ns, value2)`.
     pub const ULOCK_WAIT2: u32 = 544;
+    /// `close(fd)` (`6 AUE_CLOSE`).
+    pub const CLOSE: u32 = 6;
+    /// `kqueue()` (`362 AUE_KQUEUE`).
+    pub const KQUEUE: u32 = 362;
+    /// `kevent(kq, changelist, nchanges, eventlist, nevents, timeout)`
+    /// (`363 AUE_KEVENT`).
+    pub const KEVENT: u32 = 363;
 }
 
 /// Mach trap numbers (XNU `osfmk/mach/syscall_sw.h`, `osfmk/kern/syscall_sw.c`,
@@ -51,9 +58,28 @@ pub mod trap_nr {
     /// anonymous memory only, max protection `VM_PROT_ALL`, default
     /// inheritance (`osfmk/ipc/mach_kernelrpc.c`).
     pub const MACH_VM_MAP: i32 = -15;
+    /// `_kernelrpc_mach_port_deallocate_trap(task, name)`: drops one user
+    /// reference of a send right (`osfmk/kern/syscall_sw.c` entry 18).
+    pub const MACH_PORT_DEALLOCATE: i32 = -18;
+    /// `_kernelrpc_mach_port_mod_refs_trap(task, name, right, delta)`
+    /// (entry 19); with `MACH_PORT_RIGHT_RECEIVE` and -1 it destroys a
+    /// receive right.
+    pub const MACH_PORT_MOD_REFS: i32 = -19;
+    /// `mach_reply_port()`: a new receive right, for one MIG reply (entry 26).
+    pub const MACH_REPLY_PORT: i32 = -26;
+    /// `thread_self_trap()`: the calling thread's port name, plus one user
+    /// reference (entry 27).
+    pub const THREAD_SELF: i32 = -27;
     /// `task_self_trap()`: the task's own port name (adds a user reference
     /// per call, so the backend caches it).
     pub const TASK_SELF: i32 = -28;
+    /// `mach_msg2_trap(data, options64, bits|send_size, remote|local,
+    /// voucher|id, desc_count|rcv_name, rcv_size|priority, timeout)`
+    /// (entry 47, `munge_llllllll`). The legacy `mach_msg_trap` (-31) is
+    /// refused on macOS for every message id but five, unless the binary
+    /// was linked against an SDK older than 12 (`osfmk/ipc/mach_msg.c`
+    /// `mach_msg_legacy_allowed`): MIG calls go through this one.
+    pub const MACH_MSG2: i32 = -47;
     /// `mach_timebase_info_trap(*info)`: `{ u32 numer; u32 denom; }`.
     pub const MACH_TIMEBASE_INFO: i32 = -89;
 }
@@ -183,6 +209,103 @@ pub mod ulock {
     pub const ULF_NO_ERRNO: u32 = 0x0100_0000;
     /// Opcode bits 7..=0.
     pub const UL_OPCODE_MASK: u32 = 0xFF;
+    /// `ulock_owner_value_to_port_name(v)` = `v | 0x3` in user space: the
+    /// two low bits of a port name are free for flags (`bsd/sys/ulock.h`).
+    pub const OWNER_NAME_BITS: u32 = 0x3;
+    /// `OS_ULOCK_NOWAITERS_BIT` of `os_unfair_lock` (apple-oss-distributions
+    /// libplatform `src/os/lock.c`): set in the word while no thread waits;
+    /// a waiter clears it before it sleeps.
+    pub const NOWAITERS_BIT: u32 = 0x1;
+}
+
+/// Mach IPC for MIG calls to the kernel (XNU `osfmk/mach/message.h`,
+/// `osfmk/mach/port.h`, `osfmk/mach/notify.h`, `osfmk/mach/mig_errors.h`,
+/// `osfmk/mach/ndr.h`).
+pub mod mach_msg {
+    /// `MACH_MSGH_BITS_COMPLEX`: the body starts with descriptors.
+    pub const MSGH_BITS_COMPLEX: u32 = 0x8000_0000;
+    /// `MACH_MSG_TYPE_MOVE_SEND`.
+    pub const TYPE_MOVE_SEND: u32 = 17;
+    /// `MACH_MSG_TYPE_COPY_SEND`: the destination keeps its send right.
+    pub const TYPE_COPY_SEND: u32 = 19;
+    /// `MACH_MSG_TYPE_MAKE_SEND_ONCE`: a send-once right for the reply.
+    pub const TYPE_MAKE_SEND_ONCE: u32 = 21;
+    /// `MACH_MSG_PORT_DESCRIPTOR`.
+    pub const PORT_DESCRIPTOR: u8 = 0;
+    /// `MACH64_SEND_MSG` = `MACH_SEND_MSG`.
+    pub const SEND_MSG: u64 = 0x1;
+    /// `MACH64_RCV_MSG` = `MACH_RCV_MSG`.
+    pub const RCV_MSG: u64 = 0x2;
+    /// `MACH64_SEND_KOBJECT_CALL`: the destination is a kernel object
+    /// (mach_msg2 needs exactly one of the four CFI bits when sending).
+    pub const SEND_KOBJECT_CALL: u64 = 0x2_0000_0000;
+    /// `MACH64_MSG_OPTION_CFI_MASK` = KOBJECT | MQ | ANY | DK call.
+    pub const CFI_MASK: u64 = 0x2_0000_0000 | 0x4_0000_0000 | 0x8_0000_0000 | 0x10_0000_0000;
+    /// `MACH_MSG_SUCCESS`.
+    pub const MSG_SUCCESS: i32 = 0;
+    /// `MACH_SEND_INTERRUPTED`: the send did not happen; send again.
+    pub const SEND_INTERRUPTED: i32 = 0x1000_0007;
+    /// `MACH_SEND_INVALID_OPTIONS` (a mach_msg2 CFI violation).
+    pub const SEND_INVALID_OPTIONS: i32 = 0x1000_0013;
+    /// `MACH_RCV_TOO_LARGE`.
+    pub const RCV_TOO_LARGE: i32 = 0x1000_4004;
+    /// `MACH_RCV_INTERRUPTED`: sent, not yet received; receive again.
+    pub const RCV_INTERRUPTED: i32 = 0x1000_4005;
+    /// `MACH_RCV_PORT_DIED`.
+    pub const RCV_PORT_DIED: i32 = 0x1000_4009;
+    /// `MACH_NOTIFY_SEND_ONCE` = `MACH_NOTIFY_FIRST (0100) + 7`: what the
+    /// reply port receives when the server dropped the reply right.
+    pub const NOTIFY_SEND_ONCE: i32 = 71;
+    /// `MACH_PORT_RIGHT_RECEIVE`.
+    pub const PORT_RIGHT_RECEIVE: u32 = 1;
+    /// `NDR_INT_LITTLE_ENDIAN` (`NDR_record.int_rep` on arm64).
+    pub const NDR_INT_LITTLE_ENDIAN: u8 = 1;
+    /// `MIG_TYPE_ERROR`: the reply has the wrong size or bits.
+    pub const MIG_TYPE_ERROR: i32 = -300;
+    /// `MIG_REPLY_MISMATCH`: the reply id is not request id + 100.
+    pub const MIG_REPLY_MISMATCH: i32 = -301;
+    /// `MIG_BAD_ID`: the server does not know the routine.
+    pub const MIG_BAD_ID: i32 = -303;
+    /// `MIG_SERVER_DIED`: a send-once notification came back instead.
+    pub const MIG_SERVER_DIED: i32 = -308;
+}
+
+/// The `mach_vm` MIG subsystem (XNU `osfmk/mach/mach_vm.defs`:
+/// `subsystem mach_vm 4800`; each `routine` or `skip` takes the next id,
+/// and a reply's id is the request's plus 100).
+pub mod mig {
+    /// `mach_vm_copy`: routine 7 of the subsystem.
+    pub const MACH_VM_COPY: i32 = 4807;
+    /// `mach_vm_remap`: routine 13.
+    pub const MACH_VM_REMAP: i32 = 4813;
+    /// Reply id offset.
+    pub const REPLY_DELTA: i32 = 100;
+}
+
+/// kqueue / kevent (XNU `bsd/sys/event.h`, `bsd/sys/event_private.h`).
+pub mod kevent {
+    /// `EVFILT_VM`: the legacy VM-pressure filter.
+    pub const EVFILT_VM: i16 = -12;
+    /// `EVFILT_MEMORYSTATUS` (event_private.h; no privilege needed to
+    /// attach: `filt_memorystatusattach` in
+    /// `bsd/kern/kern_memorystatus_notify.c` checks only the flags).
+    pub const EVFILT_MEMORYSTATUS: i16 = -14;
+    /// `EV_ADD`.
+    pub const EV_ADD: u16 = 0x0001;
+    /// `EV_ENABLE`.
+    pub const EV_ENABLE: u16 = 0x0004;
+    /// `EV_CLEAR` (the memorystatus filter sets it itself).
+    pub const EV_CLEAR: u16 = 0x0020;
+    /// `EV_RECEIPT`: report each change as an event, errors in `data`.
+    pub const EV_RECEIPT: u16 = 0x0040;
+    /// `EV_ERROR`: `data` holds an errno.
+    pub const EV_ERROR: u16 = 0x4000;
+    /// `NOTE_MEMORYSTATUS_PRESSURE_NORMAL`.
+    pub const NOTE_PRESSURE_NORMAL: u32 = 0x1;
+    /// `NOTE_MEMORYSTATUS_PRESSURE_WARN`.
+    pub const NOTE_PRESSURE_WARN: u32 = 0x2;
+    /// `NOTE_MEMORYSTATUS_PRESSURE_CRITICAL`.
+    pub const NOTE_PRESSURE_CRITICAL: u32 = 0x4;
 }
 
 /// `__sysctl` names (XNU `bsd/sys/sysctl.h`; `bsd/kern/kern_mib.c`).
@@ -240,6 +363,10 @@ pub mod kern_return {
     /// `MACH_SEND_INVALID_DEST`: the target port name is not a task.
     pub const MACH_SEND_INVALID_DEST: i32 = 0x1000_0003;
 }
+
+/// `vm_inherit_t` default of a new mapping (`VM_INHERIT_DEFAULT` =
+/// `VM_INHERIT_COPY`, `osfmk/mach/vm_inherit.h`), for `mach_vm_remap`.
+pub const VM_INHERIT_DEFAULT: u32 = vm_inherit::COPY;
 
 #[cfg(test)]
 mod tests {
@@ -420,5 +547,122 @@ mod tests {
                 1, 2, 4, 5, 9, 12, 13, 14, 16, 17, 22, 33, 34, 35, 45, 60, 78, 84
             ]
         );
+    }
+
+    /// The numbers added for copy-on-write cloning, the unfair lock and
+    /// kqueue pressure events, each against the XNU file named on it.
+    #[test]
+    fn ipc_lock_and_kqueue_constants() {
+        // bsd/kern/syscalls.master.
+        assert_eq!(
+            [sys_nr::CLOSE, sys_nr::KQUEUE, sys_nr::KEVENT],
+            [6, 362, 363]
+        );
+        // osfmk/kern/syscall_sw.c mach_trap_table entries 18, 19, 26, 27, 47.
+        assert_eq!(
+            [
+                trap_nr::MACH_PORT_DEALLOCATE,
+                trap_nr::MACH_PORT_MOD_REFS,
+                trap_nr::MACH_REPLY_PORT,
+                trap_nr::THREAD_SELF,
+                trap_nr::MACH_MSG2,
+            ],
+            [-18, -19, -26, -27, -47]
+        );
+        // bsd/sys/ulock.h, libplatform src/os/lock.c.
+        assert_eq!([ulock::OWNER_NAME_BITS, ulock::NOWAITERS_BIT], [3, 1]);
+        // osfmk/mach/message.h.
+        assert_eq!(mach_msg::MSGH_BITS_COMPLEX, 0x8000_0000);
+        assert_eq!(
+            [
+                mach_msg::TYPE_MOVE_SEND,
+                mach_msg::TYPE_COPY_SEND,
+                mach_msg::TYPE_MAKE_SEND_ONCE
+            ],
+            [17, 19, 21]
+        );
+        assert_eq!(mach_msg::PORT_DESCRIPTOR, 0);
+        assert_eq!(
+            [
+                mach_msg::SEND_MSG,
+                mach_msg::RCV_MSG,
+                mach_msg::SEND_KOBJECT_CALL,
+                mach_msg::CFI_MASK
+            ],
+            [1, 2, 1 << 33, 0xF << 33]
+        );
+        assert_eq!(
+            [
+                mach_msg::MSG_SUCCESS,
+                mach_msg::SEND_INTERRUPTED,
+                mach_msg::SEND_INVALID_OPTIONS,
+                mach_msg::RCV_TOO_LARGE,
+                mach_msg::RCV_INTERRUPTED,
+                mach_msg::RCV_PORT_DIED,
+            ],
+            [
+                0,
+                0x1000_0007,
+                0x1000_0013,
+                0x1000_4004,
+                0x1000_4005,
+                0x1000_4009
+            ]
+        );
+        // osfmk/mach/notify.h (MACH_NOTIFY_FIRST is octal 0100), port.h, ndr.h.
+        assert_eq!(mach_msg::NOTIFY_SEND_ONCE, 0o100 + 7);
+        assert_eq!(mach_msg::PORT_RIGHT_RECEIVE, 1);
+        assert_eq!(mach_msg::NDR_INT_LITTLE_ENDIAN, 1);
+        // osfmk/mach/mig_errors.h.
+        assert_eq!(
+            [
+                mach_msg::MIG_TYPE_ERROR,
+                mach_msg::MIG_REPLY_MISMATCH,
+                mach_msg::MIG_BAD_ID,
+                mach_msg::MIG_SERVER_DIED
+            ],
+            [-300, -301, -303, -308]
+        );
+        // osfmk/mach/mach_vm.defs: 4800 + routine index.
+        assert_eq!(
+            [mig::MACH_VM_COPY, mig::MACH_VM_REMAP],
+            [4800 + 7, 4800 + 13]
+        );
+        assert_eq!(mig::REPLY_DELTA, 100);
+        assert_eq!(VM_INHERIT_DEFAULT, 1);
+        // bsd/sys/event.h, event_private.h.
+        assert_eq!([kevent::EVFILT_VM, kevent::EVFILT_MEMORYSTATUS], [-12, -14]);
+        assert_eq!(
+            [
+                kevent::EV_ADD,
+                kevent::EV_ENABLE,
+                kevent::EV_CLEAR,
+                kevent::EV_RECEIPT,
+                kevent::EV_ERROR
+            ],
+            [1, 4, 0x20, 0x40, 0x4000]
+        );
+        assert_eq!(
+            [
+                kevent::NOTE_PRESSURE_NORMAL,
+                kevent::NOTE_PRESSURE_WARN,
+                kevent::NOTE_PRESSURE_CRITICAL
+            ],
+            [1, 2, 4]
+        );
+        // The same numbers as the sysctl's levels.
+        assert_eq!(
+            [
+                kevent::NOTE_PRESSURE_NORMAL as i32,
+                kevent::NOTE_PRESSURE_WARN as i32,
+                kevent::NOTE_PRESSURE_CRITICAL as i32
+            ],
+            [
+                memorystatus::PRESSURE_NORMAL,
+                memorystatus::PRESSURE_WARN,
+                memorystatus::PRESSURE_CRITICAL
+            ]
+        );
+        assert_eq!([e::ESRCH, e::EOWNERDEAD], [3, 105]);
     }
 }

@@ -3,6 +3,7 @@
 
 pub(crate) const EPERM: u16 = 1;
 pub(crate) const ENOENT: u16 = 2;
+pub(crate) const ESRCH: u16 = 3;
 pub(crate) const EINTR: u16 = 4;
 pub(crate) const EIO: u16 = 5;
 pub(crate) const EBADF: u16 = 9;
@@ -19,3 +20,4 @@ pub(crate) const ENOTSUP: u16 = 45;
 pub(crate) const ETIMEDOUT: u16 = 60;
 pub(crate) const ENOSYS: u16 = 78;
 pub(crate) const EOVERFLOW: u16 = 84;
+pub(crate) const EOWNERDEAD: u16 = 105;

@@ -8,6 +8,33 @@
 //! | commit / protect | one `mprotect`; for read-execute also `dc cvau` / `ic ivau` (see [`super::code`]) |
 //! | decommit | `mmap(MAP_FIXED)` of fresh anonymous memory over each run of equal protection, with that protection |
 //! | release | `munmap` of the whole mapping, guards and table included |
+//! | [`MacOsPages::clone_cow`] (not in the trait) | `reserve` of the same shape, then per run of accessible pages `mach_vm_remap(copy = TRUE, VM_FLAGS_FIXED \| VM_FLAGS_OVERWRITE)` ([`super::mig`]) |
+//! | [`MacOsPages::copy_within`] (not in the trait) | `mach_vm_copy` when [`copy_path`] says so, else the library's `memmove` |
+//!
+//! # Copy-on-write snapshot and fast copy
+//!
+//! `clone_cow(&r)` makes a new reservation with `r`'s size and guards in
+//! which every accessible page of `r` is a copy-on-write copy: the
+//! instance-snapshot case (a Wasm memory cloned for a new instance, pages
+//! shared until either side writes). Conditions: `r` must come from this
+//! allocator (its protection table drives the copy); inaccessible pages stay
+//! fresh (inaccessible, reading zero once committed); each run keeps its
+//! protection (the kernel's `cur_protection` is the source's), and the
+//! builder's maximum protection and inheritance are applied again, as after
+//! a decommit. Cost: one `reserve` plus, per run of equal protection, four
+//! traps (reply port, `mach_msg2`, reply-port destroy, and the hardening
+//! calls the builder asks for); no page is copied until written. If the
+//! kernel refuses a run, the new reservation is released and the error
+//! returned (`KERN_*` mapped by [`KernReturn::errno`](super::abi::KernReturn::errno)).
+//!
+//! `copy_within(&r, dst, src, len)` uses `mach_vm_copy` only when
+//! [`copy_path`] returns [`CopyPath::VmCopy`]: `dst`, `src` and `len` page
+//! multiples, `len` at least [`VM_COPY_MIN`] (1 MiB: below it the plain
+//! copy's bandwidth beats four traps plus a later copy-on-write fault per
+//! written page; the threshold is chosen, not measured, as no Mac runs
+//! here), and the ranges disjoint. Otherwise it copies with the library's
+//! own `memmove` (`asm/aarch64-macho/mem.s`). Both ranges must be readable
+//! (source) and writable (destination).
 //!
 //! # Why decommit remaps instead of calling madvise
 //!
@@ -213,6 +240,46 @@ impl<'a> ProtTable<'a> {
     }
 }
 
+/// Smallest copy [`copy_path`] sends to `mach_vm_copy` (module docs).
+pub const VM_COPY_MIN: usize = 1 << 20;
+
+/// How [`MacOsPages::copy_within`](imp::MacOsPages::copy_within) copies.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum CopyPath {
+    /// `mach_vm_copy`: page-aligned, large, disjoint.
+    VmCopy,
+    /// The library's `memmove`.
+    Memmove,
+}
+
+/// The conditions of the `mach_vm_copy` fast path (module docs): `dst`,
+/// `src` and `len` multiples of `page`, `len >= VM_COPY_MIN`, and
+/// `[dst, dst + len)` disjoint from `[src, src + len)` (offsets into one
+/// reservation, so the arithmetic cannot overflow for valid ranges).
+pub fn copy_path(dst: usize, src: usize, len: usize, page: usize) -> CopyPath {
+    let aligned = (dst | src | len) & (page - 1) == 0;
+    let disjoint = dst.abs_diff(src) >= len;
+    if aligned && disjoint && len >= VM_COPY_MIN {
+        CopyPath::VmCopy
+    } else {
+        CopyPath::Memmove
+    }
+}
+
+/// Checks `[off, off + len)` lies in `[0, total)`: `ERANGE` otherwise (also
+/// on overflow), as the trait's subranges.
+pub fn in_bounds(off: usize, len: usize, total: usize) -> Result<()> {
+    match off.checked_add(len) {
+        Some(end) if end <= total => Ok(()),
+        _ => Err(xnu(e::ERANGE)),
+    }
+}
+
+/// The `mach_vm_remap` flags of a snapshot run: at exactly the target
+/// address, replacing the fresh inaccessible pages there.
+pub const CLONE_REMAP_FLAGS: i32 =
+    super::consts::vm_flags::FIXED | super::consts::vm_flags::OVERWRITE;
+
 #[cfg(wrt_os = "macos")]
 pub use imp::{MacOsPages, page_size};
 
@@ -299,6 +366,101 @@ mod imp {
         /// maximum protection and inheritance apply to reservations only).
         pub fn allocate_purgeable(&self, len: usize) -> Result<PurgeableRegion> {
             PurgeableRegion::allocate(&self.cfg, len)
+        }
+
+        /// A copy-on-write snapshot of `src` in a new reservation of the
+        /// same shape (see the [module docs](super) for the conditions).
+        /// `src` must come from this allocator; the caller must not change
+        /// `src`'s protections concurrently.
+        pub fn clone_cow(&self, src: &Reservation) -> Result<Reservation> {
+            let opts = ReserveOptions::new(src.len())
+                .guard_before(src.guard_before())
+                .guard_after(src.guard_after());
+            let dst = self.reserve(&opts)?;
+            match self.snapshot_into(src, &dst) {
+                Ok(()) => Ok(dst),
+                Err(err) => {
+                    // SAFETY: `dst` is ours, fresh, and nothing refers to it.
+                    let _ = unsafe { self.release(dst) };
+                    Err(err)
+                }
+            }
+        }
+
+        fn snapshot_into(&self, src: &Reservation, dst: &Reservation) -> Result<()> {
+            let page = self.page();
+            let table = self.table(src);
+            let dst_table = self.table(dst);
+            for (first, n, access) in table.runs(0, src.len() / page) {
+                if access == Access::None {
+                    continue;
+                }
+                let off = first * page;
+                let len = n * page;
+                let to = dst.base().as_ptr().wrapping_add(off);
+                let remap = super::super::mig::Remap {
+                    target_address: to as u64,
+                    size: len as u64,
+                    mask: 0,
+                    flags: CLONE_REMAP_FLAGS,
+                    src_task: 0,
+                    src_address: src.base().as_ptr().wrapping_add(off) as u64,
+                    copy: true,
+                    inheritance: super::super::consts::VM_INHERIT_DEFAULT,
+                };
+                let got = sys::with_task(|task| {
+                    let r = super::super::mig::Remap {
+                        src_task: task,
+                        ..remap
+                    };
+                    // SAFETY: the target run lies in `dst`, fresh and
+                    // unreferenced; OVERWRITE replaces its inaccessible pages.
+                    unsafe { super::super::mig::vm_remap(task, &r) }
+                })?;
+                if got.address != to as u64 {
+                    return Err(Errno::FAULT);
+                }
+                dst_table.set(first, n, access);
+                if access == Access::ReadExec {
+                    // SAFETY: the run was just mapped readable.
+                    unsafe { sync_icache(to, len) };
+                }
+                self.harden(to, len)?;
+            }
+            Ok(())
+        }
+
+        /// Copies `len` bytes from offset `src` to offset `dst` of `r`
+        /// (overlap allowed), with `mach_vm_copy` when [`copy_path`] allows
+        /// (module docs). `ERANGE` when a range leaves the reservation.
+        ///
+        /// # Safety
+        /// The source range must be readable and the destination writable,
+        /// and no live reference may point into the destination.
+        pub unsafe fn copy_within(
+            &self,
+            r: &Reservation,
+            dst: usize,
+            src: usize,
+            len: usize,
+        ) -> Result<()> {
+            in_bounds(dst, len, r.len())?;
+            in_bounds(src, len, r.len())?;
+            let base = r.base().as_ptr();
+            let (to, from) = (base.wrapping_add(dst), base.wrapping_add(src));
+            match copy_path(dst, src, len, self.page()) {
+                CopyPath::VmCopy => sys::with_task(|task| {
+                    // SAFETY: both ranges lie in `r` (checked); the caller
+                    // vouches for their protections and references.
+                    unsafe { super::super::mig::vm_copy(task, from as u64, len as u64, to as u64) }
+                })
+                .map_err(Errno::from),
+                CopyPath::Memmove => {
+                    // SAFETY: as above; the routine handles overlap.
+                    unsafe { crate::arch::mem::copy(to, from, len) };
+                    Ok(())
+                }
+            }
         }
 
         fn page(&self) -> usize {
@@ -613,5 +775,53 @@ mod tests {
         assert_eq!(table_len(PG * PG, PG), PG);
         assert_eq!(table_len(PG * PG + PG, PG), 2 * PG);
         assert_eq!(table_len(4096 * 4096 * 3, 4096), 3 * 4096);
+    }
+
+    #[test]
+    fn vm_copy_conditions() {
+        let m = VM_COPY_MIN;
+        assert_eq!(m, 1 << 20);
+        // Aligned, large, disjoint: vm_copy.
+        assert_eq!(copy_path(m, 0, m, PG), CopyPath::VmCopy);
+        assert_eq!(copy_path(0, 4 * m, 2 * m, PG), CopyPath::VmCopy);
+        // Each condition failing alone falls back to memmove.
+        assert_eq!(
+            copy_path(m + 1, 0, m, PG),
+            CopyPath::Memmove,
+            "dst unaligned"
+        );
+        assert_eq!(copy_path(m, 8, m, PG), CopyPath::Memmove, "src unaligned");
+        assert_eq!(
+            copy_path(2 * m, 0, m + PG / 2, PG),
+            CopyPath::Memmove,
+            "len unaligned"
+        );
+        assert_eq!(copy_path(m, 0, m - PG, PG), CopyPath::Memmove, "too short");
+        assert_eq!(
+            copy_path(m - PG, 0, m, PG),
+            CopyPath::Memmove,
+            "overlap, dst above"
+        );
+        assert_eq!(
+            copy_path(0, PG, m, PG),
+            CopyPath::Memmove,
+            "overlap, src above"
+        );
+        assert_eq!(copy_path(0, 0, m, PG), CopyPath::Memmove, "same range");
+        // Alignment is to the allocator's page, not 4 KiB.
+        assert_eq!(copy_path(m + 4096, 0, m, PG), CopyPath::Memmove);
+        assert_eq!(copy_path(m + 4096, 0, m, 4096), CopyPath::VmCopy);
+    }
+
+    #[test]
+    fn copy_bounds() {
+        assert_eq!(in_bounds(0, 10, 10), Ok(()));
+        assert_eq!(in_bounds(10, 0, 10), Ok(()));
+        assert_eq!(in_bounds(1, 10, 10), Err(xnu(e::ERANGE)));
+        assert_eq!(in_bounds(usize::MAX, 2, usize::MAX), Err(xnu(e::ERANGE)));
+        assert_eq!(
+            CLONE_REMAP_FLAGS, 0x4000,
+            "VM_FLAGS_FIXED | VM_FLAGS_OVERWRITE"
+        );
     }
 }

@@ -17,6 +17,8 @@
 //! | [`time`] | `mach_absolute_time` deadlines (trap -3, timebase trap -89) |
 //! | [`mm`] | [`MacOsPages`] (`PageAllocator`): mmap / mprotect / `MAP_FIXED` decommit / munmap |
 //! | [`builder`] | [`MacOsAllocatorBuilder`]: limits, guards, VM flags, tag, max protection, inheritance |
+//! | [`mig`] | `mach_vm_copy` / `mach_vm_remap` MIG messages, `mach_msg2` arguments, reply decoding |
+//! | [`lock`] | [`MacOsUnfairLock`](lock): `os_unfair_lock` protocol on `__ulock_wait2` / `__ulock_wake` |
 //! | [`futex`] | [`MacOsFutex`] (`FutexLike`): `__ulock_wait2` / `__ulock_wait` / `__ulock_wake` |
 //! | [`purgeable`] | purgeable memory (`VM_FLAGS_PURGABLE`, `mach_vm_purgable_control`) |
 //! | [`pressure`] | memory-pressure level and available memory (`sysctlbyname`), polling helper |
@@ -49,6 +51,8 @@ pub mod builder;
 pub mod code;
 pub mod consts;
 pub mod futex;
+pub mod lock;
+pub mod mig;
 pub mod mm;
 pub mod pressure;
 pub mod purgeable;

@@ -235,6 +235,161 @@ pub unsafe fn ulock_wake(op: u32, addr: *const u8, wake_value: u64) -> Result<()
     decode_bsd_unit(x0, carry)
 }
 
+/// `__ulock_wait2(op, addr, value, 0, 0)` for an `op` with `ULF_NO_ERRNO`
+/// (the unfair lock): waits without a timeout; the result decoded with
+/// [`decode_no_errno`](super::lock::decode_no_errno).
+///
+/// # Safety
+/// As for [`ulock_wait`].
+#[inline(never)]
+pub unsafe fn ulock_wait2_no_errno(op: u32, addr: *const u8, value: u64) -> Result<u32> {
+    // SAFETY: as for `ulock_wait`.
+    let (x0, carry) = unsafe {
+        arch::bsd_syscall5(
+            sys_nr::ULOCK_WAIT2,
+            op as usize,
+            addr as usize,
+            value as usize,
+            0,
+            0,
+        )
+    };
+    super::lock::decode_no_errno(x0, carry)
+}
+
+/// `__ulock_wake(op, addr, 0)` for an `op` with `ULF_NO_ERRNO`.
+///
+/// # Safety
+/// As for [`ulock_wake`].
+#[inline(never)]
+pub unsafe fn ulock_wake_no_errno(op: u32, addr: *const u8) -> Result<u32> {
+    // SAFETY: ulock_wake reads no user memory.
+    let (x0, carry) =
+        unsafe { arch::bsd_syscall3(sys_nr::ULOCK_WAKE, op as usize, addr as usize, 0) };
+    super::lock::decode_no_errno(x0, carry)
+}
+
+/// `kqueue()`: a new kqueue file descriptor.
+#[inline(never)]
+pub fn kqueue() -> Result<i32> {
+    // SAFETY: kqueue takes no arguments and touches no user memory (the
+    // unused argument registers are zero).
+    let (x0, carry) = unsafe { arch::bsd_syscall2(sys_nr::KQUEUE, 0, 0) };
+    decode_bsd(x0, carry).map(|fd| fd as i32)
+}
+
+/// `kevent(kq, changes, nchanges, events, nevents, timeout)`: the number of
+/// events written to `events`.
+///
+/// # Safety
+/// `changes` must point to `nchanges` readable `struct kevent`s, `events`
+/// to `nevents` writable ones, `timeout` to a `timespec` or be null.
+#[inline(never)]
+pub unsafe fn kevent(
+    kq: i32,
+    changes: *const u8,
+    nchanges: i32,
+    events: *mut u8,
+    nevents: i32,
+    timeout: *const u8,
+) -> Result<u32> {
+    // SAFETY: the caller guarantees the buffers.
+    let (x0, carry) = unsafe {
+        arch::bsd_syscall6(
+            sys_nr::KEVENT,
+            kq as isize as usize,
+            changes as usize,
+            nchanges as isize as usize,
+            events as usize,
+            nevents as isize as usize,
+            timeout as usize,
+        )
+    };
+    decode_bsd(x0, carry).map(|n| n as u32)
+}
+
+/// `close(fd)`.
+///
+/// # Safety
+/// `fd` must be owned by the caller and not used afterwards.
+#[inline(never)]
+pub unsafe fn close(fd: i32) -> Result<()> {
+    // SAFETY: the caller owns `fd`; close touches no user memory.
+    let (x0, carry) = unsafe { arch::bsd_syscall2(sys_nr::CLOSE, fd as isize as usize, 0) };
+    decode_bsd_unit(x0, carry)
+}
+
+/// `thread_self_trap()`: the calling thread's port name, with one more
+/// user reference (drop it with [`mach_port_deallocate`]).
+#[inline(never)]
+pub fn thread_self_trap() -> u32 {
+    // SAFETY: the trap takes no arguments and touches no user memory.
+    let x0 = unsafe { arch::mach_trap0(trap_nr::THREAD_SELF) };
+    x0 as u32
+}
+
+/// `mach_reply_port()`: a new receive right (0 when the IPC space is
+/// full). Destroy it with [`mach_port_mod_refs`].
+#[inline(never)]
+pub fn mach_reply_port() -> u32 {
+    // SAFETY: the trap takes no arguments and touches no user memory.
+    let x0 = unsafe { arch::mach_trap0(trap_nr::MACH_REPLY_PORT) };
+    x0 as u32
+}
+
+/// `mach_port_deallocate(task, name)`: drops one user reference of a send
+/// right.
+#[inline(never)]
+pub fn mach_port_deallocate(task: u32, name: u32) -> KernResult<()> {
+    // SAFETY: the trap touches no user memory; a wrong name is an error
+    // return, not undefined behaviour.
+    let x0 =
+        unsafe { arch::mach_trap2(trap_nr::MACH_PORT_DEALLOCATE, task as usize, name as usize) };
+    KernReturn::check(x0)
+}
+
+/// `mach_port_mod_refs(task, name, right, delta)`.
+#[inline(never)]
+pub fn mach_port_mod_refs(task: u32, name: u32, right: u32, delta: i32) -> KernResult<()> {
+    // SAFETY: as for `mach_port_deallocate`.
+    let x0 = unsafe {
+        arch::mach_trap4(
+            trap_nr::MACH_PORT_MOD_REFS,
+            task as usize,
+            name as usize,
+            right as usize,
+            delta as u32 as usize,
+        )
+    };
+    KernReturn::check(x0)
+}
+
+/// `mach_msg2_trap(...)` with the packed arguments of
+/// [`msg2_args`](super::mig::msg2_args); returns the raw
+/// `mach_msg_return_t` word for [`after_msg2`](super::mig::after_msg2).
+///
+/// # Safety
+/// `a.data` must point to a message buffer readable for the send size and
+/// writable for the receive size; the message's effects (here: VM calls on
+/// this task) must be valid.
+#[inline(never)]
+pub unsafe fn mach_msg2(a: &super::mig::Msg2Args) -> usize {
+    // SAFETY: the caller guarantees the buffer and the message.
+    unsafe {
+        arch::mach_trap8(
+            trap_nr::MACH_MSG2,
+            a.data as usize,
+            a.options as usize,
+            a.bits_and_send_size as usize,
+            a.remote_and_local as usize,
+            a.voucher_and_id as usize,
+            a.desc_count_and_rcv_name as usize,
+            a.rcv_size_and_priority as usize,
+            a.timeout as usize,
+        )
+    }
+}
+
 /// `task_self_trap()`: this task's port name. Each call adds a user
 /// reference to the send right, so use [`mach_task_self`].
 #[inline(never)]

@@ -1,0 +1,403 @@
+//! `MacOsUnfairLock`: the `os_unfair_lock` protocol on raw `__ulock_wait2`
+//! / `__ulock_wake` with `UL_UNFAIR_LOCK`, so the kernel knows the owner
+//! and applies priority inheritance to it while others wait.
+//!
+//! # Lock word (`os_unfair_lock`, libplatform `src/os/lock.c`)
+//!
+//! One `u32`:
+//!
+//! | value | meaning |
+//! |---|---|
+//! | 0 | unlocked (`OS_LOCK_NO_OWNER`) |
+//! | owner's thread port name | locked, nobody waits (a port name always has bit 0 set: `OS_ULOCK_NOWAITERS_BIT`) |
+//! | owner's name with bit 0 clear | locked, waiters may sleep in the kernel |
+//!
+//! The kernel reconstructs the owner from the word with
+//! `ulock_owner_value_to_port_name(v) = v | 0x3` (`bsd/sys/ulock.h`) and
+//! boosts that thread while a waiter sleeps (`port_name_to_thread_for_ulock`
+//! in `bsd/kern/sys_ulock.c`); a word that names no thread of this task is
+//! `EOWNERDEAD`.
+//!
+//! * **lock**: CAS 0 → `self`. On failure: clear the no-waiters bit (CAS),
+//!   then `__ulock_wait2(UL_UNFAIR_LOCK | ULF_NO_ERRNO, word, seen, 0, 0)`
+//!   (no timeout); the kernel sleeps only if the word still equals `seen`.
+//!   A positive return (other waiters remain) makes the next owner store
+//!   `self` with bit 0 clear, so its unlock wakes them.
+//! * **unlock**: swap → 0. If the old word was exactly `self` nobody waits;
+//!   otherwise (bit 0 clear) `__ulock_wake(UL_UNFAIR_LOCK | ULF_NO_ERRNO,
+//!   word, 0)`, which wakes one waiter and hands the boost to it.
+//!
+//! # `ULF_NO_ERRNO`
+//!
+//! With it the kernel never sets the carry flag: x0 holds the result, or
+//! `-errno` (`sys_ulock.c` ends with `*retval = -ret` under
+//! `ULF_NO_ERRNO`). [`decode_no_errno`] turns that back into a `Result`
+//! (and still honours a set carry, which this flag should never produce).
+//! Wait results: ≥ 0 waiters left; `EINTR` / `EFAULT` retry (the latter
+//! after touching the word, which the atomic reload does); `EOWNERDEAD` /
+//! `ESRCH` (the word names no live thread: a corrupted lock) are not fatal
+//! here: the waiter spins once and retries, where libplatform aborts.
+//! Wake results: `ENOENT` (nobody registered) and success both end the
+//! unlock; `EINTR` retries.
+//!
+//! # The owner's port name, and its cost
+//!
+//! libSystem reads the thread's port name from the thread's TSD slot
+//! (`__TSD_MACH_THREAD_SELF`, a libpthread-private layout). This backend
+//! asks the kernel: `thread_self_trap()` (Mach trap -27), which returns the
+//! name and adds a user reference to it, then drops that reference with
+//! `mach_port_deallocate(task, name)` (trap -18) so repeated locking never
+//! piles up references (libpthread keeps its own reference for the
+//! thread's life, so the name stays valid). That is two traps per `lock`,
+//! contended or not: fine for the memory grow lock, which guards an
+//! `mprotect` anyway, not for a hot fine-grained lock.
+//!
+//! Not recursive: a thread that locks twice deadlocks (libplatform aborts
+//! instead); the guard type makes that a visible programming error.
+
+use super::abi::xnu;
+use super::consts::ulock;
+use super::errno as e;
+use crate::errno::{Errno, Result};
+
+/// The value of a locked word with no waiters, for the owner whose port
+/// name is `name` (`OS_ULOCK_OWNER`: the name with bit 0 set).
+pub const fn owner_value(name: u32) -> u32 {
+    name | ulock::NOWAITERS_BIT
+}
+
+/// Whether `word` is held by `name` (waiters or not).
+pub const fn is_owner(word: u32, name: u32) -> bool {
+    word != 0 && owner_value(word) == owner_value(name)
+}
+
+/// The word a waiter stores before it sleeps: the no-waiters bit cleared.
+pub const fn waiting_value(word: u32) -> u32 {
+    word & !ulock::NOWAITERS_BIT
+}
+
+/// The word the new owner stores: its name, with the no-waiters bit
+/// cleared when the kernel said other waiters remain.
+pub const fn acquired_value(name: u32, more_waiters: bool) -> u32 {
+    if more_waiters {
+        waiting_value(owner_value(name))
+    } else {
+        owner_value(name)
+    }
+}
+
+/// What `unlock` found in the word it swapped to 0.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Released {
+    /// It was `self` with the no-waiters bit: nothing more to do.
+    Quiet,
+    /// Waiters may sleep: wake one.
+    Wake,
+    /// The word did not name this thread (a bug or a fork child's
+    /// `force_unlock`): still wake, so no waiter sleeps forever.
+    NotOwner,
+}
+
+/// Classifies the old word of an unlock by `name`.
+pub const fn released(old: u32, name: u32) -> Released {
+    if old == owner_value(name) {
+        Released::Quiet
+    } else if is_owner(old, name) {
+        Released::Wake
+    } else {
+        Released::NotOwner
+    }
+}
+
+/// Decodes `(x0, carry)` of a ulock call made with `ULF_NO_ERRNO`: the low
+/// 32 bits are an `int`, negative for `-errno`.
+pub fn decode_no_errno(x0: usize, carry: bool) -> Result<u32> {
+    if carry {
+        return super::abi::decode_bsd(x0, true).map(|v| v as u32);
+    }
+    match x0 as u32 as i32 {
+        v if v >= 0 => Ok(v as u32),
+        v => match u16::try_from(v.unsigned_abs())
+            .ok()
+            .and_then(Errno::from_raw)
+        {
+            Some(errno) => Err(errno),
+            None => Err(xnu(e::EIO)),
+        },
+    }
+}
+
+/// What a waiter does after `__ulock_wait2` returned.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum WaitStep {
+    /// Woken or the word changed; `true` if other waiters remain.
+    Retry {
+        /// The kernel reported other waiters on the word.
+        more_waiters: bool,
+    },
+    /// The word names no live thread of this task: spin, then retry.
+    Corrupt,
+}
+
+/// Classifies a `UL_UNFAIR_LOCK` wait's result. Every outcome leads back
+/// to the acquire loop; unknown errors are treated like an interrupted
+/// wait (retry), never as ownership.
+pub fn wait_step(r: Result<u32>) -> WaitStep {
+    match r {
+        Ok(n) => WaitStep::Retry {
+            more_waiters: n > 0,
+        },
+        Err(err) if err.raw() == e::EOWNERDEAD || err.raw() == e::ESRCH => WaitStep::Corrupt,
+        // EINTR, EFAULT (the reload faults the page in), anything else.
+        Err(_) => WaitStep::Retry {
+            more_waiters: false,
+        },
+    }
+}
+
+/// Whether an unlock's `__ulock_wake` must be repeated.
+pub fn wake_again(r: Result<u32>) -> bool {
+    matches!(r, Err(err) if err.raw() == e::EINTR)
+}
+
+/// The `UL_UNFAIR_LOCK` operation word for both calls.
+pub const OP: u32 = ulock::UL_UNFAIR_LOCK | ulock::ULF_NO_ERRNO;
+
+#[cfg(wrt_os = "macos")]
+pub use imp::{MacOsUnfairLock, MacOsUnfairLockGuard};
+
+#[cfg(wrt_os = "macos")]
+mod imp {
+    use core::hint::spin_loop;
+    use core::sync::atomic::{AtomicU32, Ordering};
+
+    use super::super::sys;
+    use super::*;
+
+    /// This thread's port name (see the [module docs](super) for the two
+    /// traps). `MACH_PORT_NULL` (0) cannot come back for a live thread; if
+    /// it did, `MACH_PORT_DEAD` (all ones) is used, which the kernel
+    /// accepts as an anonymous owner.
+    fn self_name() -> u32 {
+        let name = sys::thread_self_trap();
+        if name == 0 {
+            return u32::MAX;
+        }
+        // Drop the reference the trap added; the thread keeps its own.
+        let _ = sys::with_task(|task| sys::mach_port_deallocate(task, name));
+        name
+    }
+
+    /// An `os_unfair_lock`-compatible lock (see the [module docs](super)).
+    /// Zero-initialised, `const`-constructible, 4 bytes.
+    #[derive(Debug, Default)]
+    #[repr(transparent)]
+    pub struct MacOsUnfairLock {
+        word: AtomicU32,
+    }
+
+    /// Holds a [`MacOsUnfairLock`]; unlocks on drop.
+    #[derive(Debug)]
+    #[must_use = "the lock is released when the guard drops"]
+    pub struct MacOsUnfairLockGuard<'a> {
+        lock: &'a MacOsUnfairLock,
+        name: u32,
+    }
+
+    impl MacOsUnfairLock {
+        /// An unlocked lock.
+        pub const fn new() -> Self {
+            Self {
+                word: AtomicU32::new(0),
+            }
+        }
+
+        /// Takes the lock, sleeping in the kernel while another thread
+        /// holds it (that thread inherits the waiter's priority).
+        pub fn lock(&self) -> MacOsUnfairLockGuard<'_> {
+            let name = self_name();
+            let mut more_waiters = false;
+            loop {
+                let want = acquired_value(name, more_waiters);
+                let mut seen =
+                    match self
+                        .word
+                        .compare_exchange(0, want, Ordering::Acquire, Ordering::Relaxed)
+                    {
+                        Ok(_) => return MacOsUnfairLockGuard { lock: self, name },
+                        Err(seen) => seen,
+                    };
+                let waiting = waiting_value(seen);
+                if waiting != seen {
+                    match self.word.compare_exchange(
+                        seen,
+                        waiting,
+                        Ordering::Relaxed,
+                        Ordering::Relaxed,
+                    ) {
+                        Ok(_) => seen = waiting,
+                        // Changed meanwhile (released, or another waiter
+                        // cleared the bit): start over.
+                        Err(_) => continue,
+                    }
+                }
+                // SAFETY: `word` is a live AtomicU32 only accessed
+                // atomically; the kernel reads it with copyin_atomic32.
+                let r = unsafe {
+                    sys::ulock_wait2_no_errno(OP, self.word.as_ptr().cast(), u64::from(seen))
+                };
+                match wait_step(r) {
+                    WaitStep::Retry { more_waiters: m } => more_waiters = m,
+                    WaitStep::Corrupt => {
+                        spin_loop();
+                        more_waiters = true;
+                    }
+                }
+            }
+        }
+
+        /// Takes the lock if it is free.
+        pub fn try_lock(&self) -> Option<MacOsUnfairLockGuard<'_>> {
+            let name = self_name();
+            self.word
+                .compare_exchange(0, owner_value(name), Ordering::Acquire, Ordering::Relaxed)
+                .ok()
+                .map(|_| MacOsUnfairLockGuard { lock: self, name })
+        }
+
+        /// Whether some thread holds the lock now (a snapshot).
+        pub fn is_locked(&self) -> bool {
+            self.word.load(Ordering::Relaxed) != 0
+        }
+
+        /// Releases the lock whoever holds it, and wakes a waiter.
+        ///
+        /// # Safety
+        /// Only where the holder can no longer use it: in the child of a
+        /// `fork()` (the holder, another thread of the parent, does not
+        /// exist there) while the child has a single thread.
+        pub unsafe fn force_unlock(&self) {
+            if self.word.swap(0, Ordering::Release) != 0 {
+                self.wake_one();
+            }
+        }
+
+        fn wake_one(&self) {
+            loop {
+                // SAFETY: ulock_wake only hashes the address.
+                let r = unsafe { sys::ulock_wake_no_errno(OP, self.word.as_ptr().cast()) };
+                if !wake_again(r) {
+                    return;
+                }
+            }
+        }
+    }
+
+    impl Drop for MacOsUnfairLockGuard<'_> {
+        fn drop(&mut self) {
+            let old = self.lock.word.swap(0, Ordering::Release);
+            match released(old, self.name) {
+                Released::Quiet => {}
+                Released::Wake | Released::NotOwner => self.lock.wake_one(),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Port names have their two low bits set (ipc_entry generation bits).
+    const ME: u32 = 0x1503;
+    const OTHER: u32 = 0x2707;
+
+    #[test]
+    fn lock_word_encoding() {
+        assert_eq!(owner_value(ME), ME);
+        assert_eq!(owner_value(0x1502), 0x1503);
+        assert_eq!(waiting_value(ME), 0x1502);
+        assert_eq!(waiting_value(0x1502), 0x1502);
+        assert_eq!(acquired_value(ME, false), 0x1503);
+        assert_eq!(acquired_value(ME, true), 0x1502);
+        // What the kernel makes of each word: the owner's name.
+        for w in [acquired_value(ME, false), acquired_value(ME, true)] {
+            assert_eq!(w | ulock::OWNER_NAME_BITS, ME);
+            assert!(is_owner(w, ME));
+            assert!(!is_owner(w, OTHER));
+        }
+        assert!(!is_owner(0, ME), "unlocked is nobody's");
+        assert_eq!(OP, 0x0100_0002, "UL_UNFAIR_LOCK | ULF_NO_ERRNO");
+    }
+
+    #[test]
+    fn unlock_classification() {
+        assert_eq!(released(ME, ME), Released::Quiet);
+        assert_eq!(released(0x1502, ME), Released::Wake);
+        assert_eq!(released(OTHER, ME), Released::NotOwner);
+        assert_eq!(released(0, ME), Released::NotOwner);
+    }
+
+    #[test]
+    fn no_errno_decoding() {
+        assert_eq!(decode_no_errno(0, false), Ok(0));
+        assert_eq!(decode_no_errno(3, false), Ok(3));
+        // -EINTR as a 32-bit int, sign-extended to 64 bits or not.
+        assert_eq!(
+            decode_no_errno((-4i64) as usize, false).map_err(|e| e.raw()),
+            Err(e::EINTR)
+        );
+        assert_eq!(
+            decode_no_errno(0xFFFF_FFFC, false).map_err(|e| e.raw()),
+            Err(e::EINTR)
+        );
+        assert_eq!(
+            decode_no_errno((-105i64) as usize, false).map_err(|e| e.raw()),
+            Err(e::EOWNERDEAD)
+        );
+        assert_eq!(
+            decode_no_errno((-2i64) as usize, false).map_err(|e| e.raw()),
+            Err(e::ENOENT)
+        );
+        // A carry (not produced with ULF_NO_ERRNO) still means an errno.
+        assert_eq!(
+            decode_no_errno(22, true).map_err(|e| e.raw()),
+            Err(e::EINVAL)
+        );
+        // i32::MIN has no errno: EIO.
+        assert_eq!(
+            decode_no_errno(0x8000_0000, false).map_err(|e| e.raw()),
+            Err(e::EIO)
+        );
+    }
+
+    #[test]
+    fn wait_and_wake_steps() {
+        let err = |c: u16| Err(xnu(c));
+        assert_eq!(
+            wait_step(Ok(0)),
+            WaitStep::Retry {
+                more_waiters: false
+            }
+        );
+        assert_eq!(wait_step(Ok(2)), WaitStep::Retry { more_waiters: true });
+        assert_eq!(
+            wait_step(err(e::EINTR)),
+            WaitStep::Retry {
+                more_waiters: false
+            }
+        );
+        assert_eq!(
+            wait_step(err(e::EFAULT)),
+            WaitStep::Retry {
+                more_waiters: false
+            }
+        );
+        assert_eq!(wait_step(err(e::EOWNERDEAD)), WaitStep::Corrupt);
+        assert_eq!(wait_step(err(e::ESRCH)), WaitStep::Corrupt);
+        assert!(wake_again(err(e::EINTR)));
+        assert!(!wake_again(err(e::ENOENT)));
+        assert!(!wake_again(Ok(0)));
+        assert!(!wake_again(err(e::EINVAL)));
+    }
+}
