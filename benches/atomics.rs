@@ -28,7 +28,10 @@ mod linux {
 
     use criterion::Criterion;
     use parking_lot_core::{DEFAULT_PARK_TOKEN, DEFAULT_UNPARK_TOKEN};
-    use wrt_platform::capi::{WRT_MEMORY_SHARED, wrt_atomic_notify, wrt_memory_create};
+    use wrt_platform::capi::{
+        WRT_MEMORY_SHARED, wrt_atomic_notify, wrt_atomic_notify_view, wrt_memory_create,
+        wrt_memory_view,
+    };
     use wrt_platform::os::linux::LinuxFutex;
     use wrt_platform::wasm::atomics::{OsClock, WaitQueue};
 
@@ -123,6 +126,10 @@ mod linux {
         });
         g.bench_function("wrt_atomic_notify", |b| {
             b.iter(|| wrt_atomic_notify(black_box(m), black_box(8), 1))
+        });
+        let view = wrt_memory_view(m);
+        g.bench_function("wrt_atomic_notify_view", |b| {
+            b.iter(|| wrt_atomic_notify_view(black_box(view), black_box(8), 1))
         });
         g.bench_function("parking_lot_core_unpark_all", |b| {
             b.iter(|| {

@@ -63,9 +63,19 @@
 #define WRT_MEMORY_EXPLICIT_BOUNDS (1 << 3)
 
 /**
+ * Tag the memory with MTE (Linux aarch64 with MTE): its base pointer
+ * carries a random non-zero tag, and an access through a pointer derived
+ * from it that strays past the maximum, or a pointer with another tag,
+ * faults in threads with tag checks on (`wrt_mte_enable_thread`, which
+ * the creating thread must have called: it chooses the tags).
+ * `WRT_E_NOT_SUPPORTED` where MTE is absent.
+ */
+#define WRT_MEMORY_MTE (1 << 4)
+
+/**
  * Every flag this version knows.
  */
-#define WRT_MEMORY_ALL_FLAGS (((WRT_MEMORY_SHARED | WRT_MEMORY_64) | WRT_MEMORY_HUGE_PAGES) | WRT_MEMORY_EXPLICIT_BOUNDS)
+#define WRT_MEMORY_ALL_FLAGS ((((WRT_MEMORY_SHARED | WRT_MEMORY_64) | WRT_MEMORY_HUGE_PAGES) | WRT_MEMORY_EXPLICIT_BOUNDS) | WRT_MEMORY_MTE)
 
 /**
  * `maximum_pages` value meaning "no declared maximum".
@@ -73,9 +83,10 @@
 #define WRT_NO_MAXIMUM UINT64_MAX
 
 /**
- * How many memories may exist at once.
+ * How many memories may exist at once in an archive built without the
+ * `WRT_MAX_MEMORIES` environment variable (see `wrt_max_memories`).
  */
-#define WRT_MAX_MEMORIES 4096
+#define WRT_DEFAULT_MAX_MEMORIES 4096
 
 /**
  * `wrt_atomic_wait*` result: woken by a notify that counted this waiter.
@@ -91,6 +102,103 @@
  * `wrt_atomic_wait*` result: the timeout passed.
  */
 #define WRT_WAIT_TIMED_OUT 2
+
+/**
+ * The version of the C ABI this header describes. A program checks
+ * `wrt_abi_version() == WRT_ABI_VERSION` at start-up and refuses to run
+ * with an archive built from another header. Any change to a declaration
+ * of the header (a signature, a struct layout, a code's meaning) changes
+ * it.
+ */
+#define WRT_ABI_VERSION 2
+
+/**
+ * `wrt_platform_info_t.os`: Linux.
+ */
+#define WRT_OS_LINUX 1
+
+/**
+ * `wrt_platform_info_t.os`: macOS.
+ */
+#define WRT_OS_MACOS 2
+
+/**
+ * `wrt_platform_info_t.os`: QNX Neutrino 7.x.
+ */
+#define WRT_OS_QNX 3
+
+/**
+ * `wrt_platform_info_t.os`: Zephyr.
+ */
+#define WRT_OS_ZEPHYR 4
+
+/**
+ * `wrt_platform_info_t.os`: bare metal (no operating system).
+ */
+#define WRT_OS_BAREMETAL 5
+
+/**
+ * `wrt_platform_info_t.isa`: x86_64.
+ */
+#define WRT_ISA_X86_64 1
+
+/**
+ * `wrt_platform_info_t.isa`: aarch64.
+ */
+#define WRT_ISA_AARCH64 2
+
+/**
+ * `wrt_platform_info_t.features`: memory tagging (aarch64 MTE), so
+ * `WRT_MEMORY_MTE` memories can be created.
+ */
+#define WRT_FEATURE_MTE (1 << 0)
+
+/**
+ * `wrt_platform_info_t.features`: branch-target identification (BTI).
+ */
+#define WRT_FEATURE_BTI (1 << 1)
+
+/**
+ * `wrt_platform_info_t.features`: pointer authentication (PAC).
+ */
+#define WRT_FEATURE_PAC (1 << 2)
+
+/**
+ * `wrt_platform_info_t.features`: the futex2 system calls (Linux 6.7+).
+ */
+#define WRT_FEATURE_FUTEX2 (1 << 3)
+
+/**
+ * `wrt_platform_info_t.features`: transparent huge pages are on (always or
+ * on request), so `WRT_MEMORY_HUGE_PAGES` has an effect.
+ */
+#define WRT_FEATURE_HUGE_PAGES (1 << 4)
+
+/**
+ * `wrt_platform_info_t.features`: page protection works, so guard regions
+ * fault and memories without `WRT_MEMORY_EXPLICIT_BOUNDS` are safe for
+ * code that elides bounds checks.
+ */
+#define WRT_FEATURE_GUARD_PAGES (1 << 5)
+
+/**
+ * `wrt_platform_info_t.features`: the hardware flags above (MTE, BTI, PAC)
+ * are known. Without it they read as absent because nothing told (Linux
+ * without an auxiliary vector: no `PR_GET_AUXV`, no `/proc`).
+ */
+#define WRT_FEATURE_HWCAPS_KNOWN (1 << 6)
+
+/**
+ * `wrt_mte_enable_thread` mode: tag-check faults are reported at the
+ * faulting access, with its address.
+ */
+#define WRT_MTE_SYNC 1
+
+/**
+ * `wrt_mte_enable_thread` mode: tag-check faults are reported later (at
+ * the next kernel entry), without the address; cheaper.
+ */
+#define WRT_MTE_ASYNC 2
 
 /**
  * A load or store at or past the current size of a memory, inside its
@@ -234,6 +342,15 @@ enum wrt_error
    * (`wrt_atomic_wait32` / `wrt_atomic_wait64`).
    */
   WRT_E_DESTROYED = -13,
+  /**
+   * This platform or CPU cannot do what was asked (for instance
+   * `WRT_MEMORY_MTE` without MTE); nothing was done.
+   */
+  WRT_E_NOT_SUPPORTED = -14,
+  /**
+   * No memory holds the address (`wrt_memory_at`).
+   */
+  WRT_E_NOT_FOUND = -15,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -247,6 +364,80 @@ typedef int32_t wrt_error;
  * A linear-memory handle; `0` is never valid.
  */
 typedef uint64_t wrt_memory_t;
+
+/**
+ * What compiled code reads in place, for one memory: returned by
+ * `wrt_memory_view`, at an address that stays the same until the memory
+ * is destroyed (it lives in the helper's static handle table).
+ *
+ * Only `length` changes while the memory lives; every other field is
+ * constant from create to destroy. After `wrt_memory_destroy` the struct
+ * stays readable (it is never unmapped) but may describe a later memory.
+ *
+ * Reading `length`: `grow` makes the new pages accessible first and then
+ * stores the new length with release ordering (`reset`, which needs the
+ * memory idle, stores the smaller length before returning). Code of an
+ * unshared memory runs on the one thread that also grows it, so a plain
+ * load sees its own grows. Code of a shared memory must load `length`
+ * with acquire ordering (`__atomic_load_n(&v->length, __ATOMIC_ACQUIRE)`):
+ * a thread that sees the new length then also sees the pages accessible
+ * and zeroed. The helper itself only ever writes the struct with atomic
+ * stores; generated code must never write it.
+ */
+typedef struct {
+  /**
+   * Byte 0 of the memory (carrying its tag on an MTE memory).
+   */
+  uint8_t *base;
+  /**
+   * The accessible length in bytes (see above for which load to use).
+   */
+  uint64_t length;
+  /**
+   * The most pages the memory can grow to: the declared maximum (or the
+   * index type's limit), capped by the address space reserved for it.
+   */
+  uint64_t maximum_pages;
+  /**
+   * Bytes of address space reserved from `base` on, guard included:
+   * an access at an offset in `[length, reserved)` faults.
+   */
+  uint64_t reserved;
+  /**
+   * The memory's handle.
+   */
+  wrt_memory_t memory;
+  /**
+   * The memory's `WRT_MEMORY_*` flags, as created.
+   */
+  uint32_t flags;
+  /**
+   * Zero; reserved for later versions.
+   */
+  uint32_t unused;
+} wrt_memory_view_t;
+
+/**
+ * What `wrt_platform_info` reports.
+ */
+typedef struct {
+  /**
+   * `WRT_OS_*`.
+   */
+  uint32_t os;
+  /**
+   * `WRT_ISA_*`.
+   */
+  uint32_t isa;
+  /**
+   * The operating system's page size in bytes (a Wasm page is 65536).
+   */
+  uint64_t page_size;
+  /**
+   * A set of `WRT_FEATURE_*`.
+   */
+  uint64_t features;
+} wrt_platform_info_t;
 
 /**
  * What ended a `wrt_call` with a trap. Written only when the call returns
@@ -288,6 +479,12 @@ typedef struct {
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+/**
+ * How many memories may exist at once with this archive (see
+ * `WRT_DEFAULT_MAX_MEMORIES`): its slot table is fixed when it is built.
+ */
+uint32_t wrt_max_memories(void);
 
 /**
  * Creates a linear memory of `initial_pages` Wasm pages (64 KiB each).
@@ -377,6 +574,79 @@ int32_t wrt_memory_copy(wrt_memory_t memory, uint64_t dst, uint64_t src, uint64_
  * contents are unchanged). Nothing may access the memory during the call.
  */
 int32_t wrt_memory_reset(wrt_memory_t memory, uint64_t keep_resident_bytes);
+
+/**
+ * The view of a memory that compiled code reads in place (see
+ * `wrt_memory_view_t`, the struct), or NULL for a bad handle. The pointer
+ * is the same on every call for one memory and stays valid until the
+ * memory is destroyed. Lock-free, async-signal-safe.
+ */
+const wrt_memory_view_t *wrt_memory_view(wrt_memory_t memory);
+
+/**
+ * The most pages the memory can grow to (the declared maximum or the
+ * index type's limit, capped by its reserved address space), or
+ * `WRT_E_BAD_HANDLE`. Lock-free, async-signal-safe.
+ */
+int64_t wrt_memory_maximum(wrt_memory_t memory);
+
+/**
+ * The `WRT_MEMORY_*` flags the memory was created with (>= 0), or
+ * `WRT_E_BAD_HANDLE`. Lock-free, async-signal-safe.
+ */
+int64_t wrt_memory_flags(wrt_memory_t memory);
+
+/**
+ * `memory.copy` between two memories (multi-memory): copies `len` bytes
+ * from offset `src` of `src_memory` to offset `dst` of `dst_memory`. The
+ * two may be the same memory (then the ranges may overlap, as
+ * `wrt_memory_copy`). Returns `WRT_OK`, `WRT_E_BAD_HANDLE` (either
+ * handle), `WRT_E_OVERFLOW` or `WRT_E_OUT_OF_BOUNDS`; both ranges are
+ * checked before any byte is written. Thread-safe (as `wrt_memory_fill`).
+ */
+int32_t wrt_memory_copy_between(wrt_memory_t dst_memory,
+                                uint64_t dst,
+                                wrt_memory_t src_memory,
+                                uint64_t src,
+                                uint64_t len);
+
+/**
+ * Copies `len` bytes from the host buffer `src` into the memory at
+ * offset `dst` (data segments, host calls). Returns `WRT_OK`,
+ * `WRT_E_BAD_HANDLE`, `WRT_E_NULL` (`src` NULL with `len > 0`),
+ * `WRT_E_OVERFLOW` or `WRT_E_OUT_OF_BOUNDS`, checked before any byte is
+ * written. Thread-safe (as `wrt_memory_fill`).
+ *
+ * # Safety
+ * `src` must be valid for reads of `len` bytes (it may lie inside the
+ * memory itself).
+ */
+int32_t wrt_memory_write(wrt_memory_t memory, uint64_t dst, const uint8_t *src, size_t len);
+
+/**
+ * Copies `len` bytes of the memory at offset `src` into the host buffer
+ * `dst`. Returns `WRT_OK`, `WRT_E_BAD_HANDLE`, `WRT_E_NULL` (`dst` NULL
+ * with `len > 0`), `WRT_E_OVERFLOW` or `WRT_E_OUT_OF_BOUNDS`, checked
+ * before any byte is written. Thread-safe.
+ *
+ * # Safety
+ * `dst` must be valid for writes of `len` bytes.
+ */
+int32_t wrt_memory_read(wrt_memory_t memory, uint64_t src, uint8_t *dst, size_t len);
+
+/**
+ * Finds the memory whose reserved address space (accessible part, the
+ * rest up to its maximum, its guard region) holds `addr`; an MTE tag in
+ * the address is ignored. On success stores the handle in `*memory` and
+ * the offset from the memory's base in `*offset` (either may be NULL) and
+ * returns `WRT_OK`; otherwise `WRT_E_NOT_FOUND` and stores nothing.
+ * Lock-free and async-signal-safe (a scan of the handle table), so a
+ * fault handler may use it.
+ *
+ * # Safety
+ * `memory` and `offset` must each be NULL or valid for a write.
+ */
+int32_t wrt_memory_at(const void *addr, wrt_memory_t *memory, uint64_t *offset);
 
 /**
  * Makes the helper consistent in the child of a `fork()`: forgets the
@@ -473,6 +743,69 @@ int32_t wrt_atomic_wait64(wrt_memory_t memory,
  * store a waiter that is just checking the word may miss the notify.
  */
 int64_t wrt_atomic_notify(wrt_memory_t memory, uint64_t addr, uint32_t count);
+
+/**
+ * `wrt_atomic_wait32` for the memory whose view (from `wrt_memory_view`)
+ * is `view`: the same checks, results and codes (`WRT_E_BAD_HANDLE` for
+ * a pointer that is not a view or the view of a destroyed memory).
+ *
+ * A view names its slot of the handle table: after its memory is
+ * destroyed and the slot reused by a later memory, calls through the old
+ * view act on that later memory (they never crash or write memory). Use
+ * a view only while its memory lives.
+ */
+int32_t wrt_atomic_wait32_view(const wrt_memory_view_t *view,
+                               uint64_t addr,
+                               uint32_t expected,
+                               int64_t timeout_ns);
+
+/**
+ * `wrt_atomic_wait64` for the memory whose view is `view` (see
+ * `wrt_atomic_wait32_view`).
+ */
+int32_t wrt_atomic_wait64_view(const wrt_memory_view_t *view,
+                               uint64_t addr,
+                               uint64_t expected,
+                               int64_t timeout_ns);
+
+/**
+ * `wrt_atomic_notify` for the memory whose view is `view` (see
+ * `wrt_atomic_wait32_view` for what a view names): the same checks,
+ * results and codes. With no waiter on the address this is the view's
+ * fields, the alignment and bounds checks and one load of the queue: no
+ * handle decoding, no lock, no system call.
+ */
+int64_t wrt_atomic_notify_view(const wrt_memory_view_t *view, uint64_t addr, uint32_t count);
+
+/**
+ * The `WRT_ABI_VERSION` the archive was built with.
+ */
+uint32_t wrt_abi_version(void);
+
+/**
+ * Fills `*out` with what this machine and archive offer, so an embedder
+ * can decide at run time (tagged memories, guard pages, huge pages).
+ * Returns `WRT_OK`, `WRT_E_NULL`, or `WRT_E_OS` when the operating system
+ * would not say (then `*out` is untouched). Makes a few system calls;
+ * thread-safe, not async-signal-safe.
+ *
+ * # Safety
+ * `out` must be NULL or valid for a write of one `wrt_platform_info_t`.
+ */
+int32_t wrt_platform_info(wrt_platform_info_t *out);
+
+/**
+ * Turns on tagged addresses and tag checks for the calling thread, with
+ * `mode` `WRT_MTE_SYNC` or `WRT_MTE_ASYNC` and `include_tags` the set of
+ * tags new memories may get (bit n = tag n; `0xfffe` for all but 0). A
+ * thread must call it before it creates a `WRT_MEMORY_MTE` memory, and
+ * every thread that should fault on a stray tagged access calls it too
+ * (threads created afterwards inherit it on Linux). Returns `WRT_OK`,
+ * `WRT_E_INVALID` (an unknown mode, or `include_tags` holding no tag
+ * other than 0), `WRT_E_NOT_SUPPORTED` (no MTE), or `WRT_E_OS`.
+ * Thread-safe; acts on the calling thread only.
+ */
+int32_t wrt_mte_enable_thread(uint32_t mode, uint16_t include_tags);
 
 /**
  * Installs the process-wide fault handling: handlers for SIGSEGV and

@@ -1,12 +1,19 @@
 //! The static handle table: exactly `WRT_MAX_MEMORIES` memories can live at
 //! once; one more is `WRT_E_TOO_MANY` with `*out` untouched, and a destroy
 //! frees a slot. (Its own test binary: it fills the process-wide table.)
+//! `scripts/test` also runs it on a build with `WRT_MAX_MEMORIES=16`, with
+//! `WRT_EXPECT_MAX_MEMORIES=16` telling the test what the build must hold.
 #![cfg(target_os = "linux")]
 
 use wrt_platform::capi::*;
 
 #[test]
 fn the_table_holds_exactly_max_memories() {
+    let expected = std::env::var("WRT_EXPECT_MAX_MEMORIES").map_or(WRT_DEFAULT_MAX_MEMORIES, |v| {
+        v.parse().expect("WRT_EXPECT_MAX_MEMORIES is a number")
+    });
+    assert_eq!(WRT_MAX_MEMORIES, expected, "the build's slot count");
+    assert_eq!(wrt_max_memories() as usize, expected);
     let mut live = Vec::with_capacity(WRT_MAX_MEMORIES);
     for _ in 0..WRT_MAX_MEMORIES {
         let mut h = 0;

@@ -2,12 +2,12 @@
 //! for the C ABI: argument checks in front of one process-wide
 //! [`WaitQueue`] (host addresses are unique across memories).
 
-use core::sync::atomic::{AtomicU32, AtomicU64};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use core::time::Duration;
 
 use super::{
     Pages, Slot, View, WRT_E_DESTROYED, WRT_E_NOT_SHARED, WRT_E_OUT_OF_BOUNDS, WRT_E_UNALIGNED,
-    view, with_memory, wrt_error, wrt_memory_t,
+    WRT_MEMORY_SHARED, view, view_handle, with_memory, wrt_error, wrt_memory_t, wrt_memory_view_t,
 };
 use crate::wasm::atomics::{OsClock, WaitQueue, WaitResult};
 use crate::wasm::memory::LinearMemory;
@@ -190,6 +190,72 @@ pub extern "C" fn wrt_atomic_notify(memory: wrt_memory_t, addr: u64, count: u32)
     }
     // Waiters: pin the memory, so that the queue's keys are still this
     // memory's addresses while the notify takes its waiters.
+    match with_memory(memory, |_, _, _| QUEUE.notify(word, count)) {
+        Ok(n) => i64::from(n),
+        Err(code) => code as i64,
+    }
+}
+
+/// `wrt_atomic_wait32` for the memory whose view (from `wrt_memory_view`)
+/// is `view`: the same checks, results and codes (`WRT_E_BAD_HANDLE` for
+/// a pointer that is not a view or the view of a destroyed memory).
+///
+/// A view names its slot of the handle table: after its memory is
+/// destroyed and the slot reused by a later memory, calls through the old
+/// view act on that later memory (they never crash or write memory). Use
+/// a view only while its memory lives.
+#[unsafe(no_mangle)]
+pub extern "C" fn wrt_atomic_wait32_view(
+    view: *const wrt_memory_view_t,
+    addr: u64,
+    expected: u32,
+    timeout_ns: i64,
+) -> i32 {
+    match view_handle(view) {
+        Ok((_, memory)) => wrt_atomic_wait32(memory, addr, expected, timeout_ns),
+        Err(code) => code as i32,
+    }
+}
+
+/// `wrt_atomic_wait64` for the memory whose view is `view` (see
+/// `wrt_atomic_wait32_view`).
+#[unsafe(no_mangle)]
+pub extern "C" fn wrt_atomic_wait64_view(
+    view: *const wrt_memory_view_t,
+    addr: u64,
+    expected: u64,
+    timeout_ns: i64,
+) -> i32 {
+    match view_handle(view) {
+        Ok((_, memory)) => wrt_atomic_wait64(memory, addr, expected, timeout_ns),
+        Err(code) => code as i32,
+    }
+}
+
+/// `wrt_atomic_notify` for the memory whose view is `view` (see
+/// `wrt_atomic_wait32_view` for what a view names): the same checks,
+/// results and codes. With no waiter on the address this is the view's
+/// fields, the alignment and bounds checks and one load of the queue: no
+/// handle decoding, no lock, no system call.
+#[unsafe(no_mangle)]
+pub extern "C" fn wrt_atomic_notify_view(
+    view: *const wrt_memory_view_t,
+    addr: u64,
+    count: u32,
+) -> i64 {
+    let (slot, memory) = match view_handle(view) {
+        Ok(found) => found,
+        Err(code) => return code as i64,
+    };
+    let length = slot.length().load(Ordering::Acquire);
+    let word = match check(addr, 4, length) {
+        Ok(offset) => slot.base().load(Ordering::Relaxed) as usize + offset,
+        Err(code) => return code as i64,
+    };
+    let shared = slot.flags().load(Ordering::Relaxed) & WRT_MEMORY_SHARED != 0;
+    if !shared || count == 0 || !QUEUE.may_have_waiters(word) {
+        return 0;
+    }
     match with_memory(memory, |_, _, _| QUEUE.notify(word, count)) {
         Ok(n) => i64::from(n),
         Err(code) => code as i64,

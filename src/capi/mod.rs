@@ -38,14 +38,16 @@
 
 use core::cell::UnsafeCell;
 use core::ffi::c_char;
-use core::mem::MaybeUninit;
-use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
+use core::mem::{MaybeUninit, size_of};
+use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering, fence};
 
 use crate::errno::Errno;
 use crate::wasm::memory::{Bounds, LinearMemory, MemoryConfig, MemoryError, WASM_PAGE_SIZE};
 
 mod atomics;
+mod info;
 pub use atomics::*;
+pub use info::*;
 // Traps need signals: Linux only so far (issue 16).
 #[cfg(wrt_os = "linux")]
 mod trap;
@@ -98,6 +100,11 @@ pub enum wrt_error {
     /// The memory was destroyed while the call waited on it
     /// (`wrt_atomic_wait32` / `wrt_atomic_wait64`).
     WRT_E_DESTROYED = -13,
+    /// This platform or CPU cannot do what was asked (for instance
+    /// `WRT_MEMORY_MTE` without MTE); nothing was done.
+    WRT_E_NOT_SUPPORTED = -14,
+    /// No memory holds the address (`wrt_memory_at`).
+    WRT_E_NOT_FOUND = -15,
 }
 
 pub use wrt_error::*;
@@ -111,15 +118,66 @@ pub const WRT_MEMORY_HUGE_PAGES: u32 = 1 << 2;
 /// No guard region: reserve only the maximum; compiled code checks bounds.
 /// Without it a 32-bit memory reserves 4 GiB plus a 4 GiB + 64 KiB guard.
 pub const WRT_MEMORY_EXPLICIT_BOUNDS: u32 = 1 << 3;
+/// Tag the memory with MTE (Linux aarch64 with MTE): its base pointer
+/// carries a random non-zero tag, and an access through a pointer derived
+/// from it that strays past the maximum, or a pointer with another tag,
+/// faults in threads with tag checks on (`wrt_mte_enable_thread`, which
+/// the creating thread must have called: it chooses the tags).
+/// `WRT_E_NOT_SUPPORTED` where MTE is absent.
+pub const WRT_MEMORY_MTE: u32 = 1 << 4;
 /// Every flag this version knows.
-pub const WRT_MEMORY_ALL_FLAGS: u32 =
-    WRT_MEMORY_SHARED | WRT_MEMORY_64 | WRT_MEMORY_HUGE_PAGES | WRT_MEMORY_EXPLICIT_BOUNDS;
+pub const WRT_MEMORY_ALL_FLAGS: u32 = WRT_MEMORY_SHARED
+    | WRT_MEMORY_64
+    | WRT_MEMORY_HUGE_PAGES
+    | WRT_MEMORY_EXPLICIT_BOUNDS
+    | WRT_MEMORY_MTE;
 
 /// `maximum_pages` value meaning "no declared maximum".
 pub const WRT_NO_MAXIMUM: u64 = u64::MAX;
 
-/// How many memories may exist at once.
-pub const WRT_MAX_MEMORIES: usize = 4096;
+/// How many memories may exist at once in an archive built without the
+/// `WRT_MAX_MEMORIES` environment variable (see `wrt_max_memories`).
+pub const WRT_DEFAULT_MAX_MEMORIES: usize = 4096;
+
+/// How many memories may exist at once in this build:
+/// [`WRT_DEFAULT_MAX_MEMORIES`], or the value of the environment variable
+/// `WRT_MAX_MEMORIES` (1 to 65535) when the crate was compiled, e.g.
+/// `WRT_MAX_MEMORIES=16384 cargo build --profile helper -p wrt-helper`. The
+/// table is static (no allocator): each slot costs about 200 bytes of
+/// `.bss`. C programs ask the archive with `wrt_max_memories()`.
+pub const WRT_MAX_MEMORIES: usize = max_memories(option_env!("WRT_MAX_MEMORIES"));
+
+/// Parses the build-time `WRT_MAX_MEMORIES`; a bad value stops the build.
+const fn max_memories(value: Option<&str>) -> usize {
+    let Some(text) = value else {
+        return WRT_DEFAULT_MAX_MEMORIES;
+    };
+    let digits = text.as_bytes();
+    assert!(!digits.is_empty(), "WRT_MAX_MEMORIES is empty");
+    let mut n = 0usize;
+    let mut i = 0;
+    while i < digits.len() {
+        assert!(
+            digits[i].is_ascii_digit() && n <= 65535,
+            "WRT_MAX_MEMORIES must be a number from 1 to 65535"
+        );
+        n = n * 10 + (digits[i] - b'0') as usize;
+        i += 1;
+    }
+    // Handles keep the slot index + 1 in 16 bits.
+    assert!(
+        n >= 1 && n <= 65535,
+        "WRT_MAX_MEMORIES must be a number from 1 to 65535"
+    );
+    n
+}
+
+/// How many memories may exist at once with this archive (see
+/// `WRT_DEFAULT_MAX_MEMORIES`): its slot table is fixed when it is built.
+#[unsafe(no_mangle)]
+pub extern "C" fn wrt_max_memories() -> u32 {
+    WRT_MAX_MEMORIES as u32
+}
 
 /// Slot states, the low two bits of [`Slot::state`].
 const FREE: u64 = 0;
@@ -151,44 +209,108 @@ fn pins(state: u64) -> u64 {
     (state & PINS) >> 2
 }
 
-/// One entry of the handle table.
+/// What compiled code reads in place, for one memory: returned by
+/// `wrt_memory_view`, at an address that stays the same until the memory
+/// is destroyed (it lives in the helper's static handle table).
 ///
-/// `state` is `generation << 32 | pins << 2 | tag`. The published view
-/// (`base`, `reserved`, `size`, `shared`) lets lock-free readers
-/// (`wrt_memory_size`, `wrt_memory_base`, notify's fast path, the fault
-/// handler) see a memory without touching `mem`: they validate what they
-/// read with `state`, seqlock-style ([`Slot::peek`]). The view is written
-/// only while the slot is `BUSY`, except `size`, which is atomic and
-/// follows `grow` and `reset`.
-struct Slot {
-    state: AtomicU64,
-    /// `wrt_memory_base`: byte 0 of the memory (tagged for MTE memories).
-    base: AtomicUsize,
-    /// Bytes of address space from `base` to the end of the reservation,
-    /// guard included.
-    reserved: AtomicUsize,
-    /// The current size in bytes.
-    size: AtomicU64,
-    shared: AtomicBool,
-    mem: UnsafeCell<MaybeUninit<LinearMemory<Pages>>>,
+/// Only `length` changes while the memory lives; every other field is
+/// constant from create to destroy. After `wrt_memory_destroy` the struct
+/// stays readable (it is never unmapped) but may describe a later memory.
+///
+/// Reading `length`: `grow` makes the new pages accessible first and then
+/// stores the new length with release ordering (`reset`, which needs the
+/// memory idle, stores the smaller length before returning). Code of an
+/// unshared memory runs on the one thread that also grows it, so a plain
+/// load sees its own grows. Code of a shared memory must load `length`
+/// with acquire ordering (`__atomic_load_n(&v->length, __ATOMIC_ACQUIRE)`):
+/// a thread that sees the new length then also sees the pages accessible
+/// and zeroed. The helper itself only ever writes the struct with atomic
+/// stores; generated code must never write it.
+#[repr(C)]
+#[derive(Debug)]
+pub struct wrt_memory_view_t {
+    /// Byte 0 of the memory (carrying its tag on an MTE memory).
+    pub base: *mut u8,
+    /// The accessible length in bytes (see above for which load to use).
+    pub length: u64,
+    /// The most pages the memory can grow to: the declared maximum (or the
+    /// index type's limit), capped by the address space reserved for it.
+    pub maximum_pages: u64,
+    /// Bytes of address space reserved from `base` on, guard included:
+    /// an access at an offset in `[length, reserved)` faults.
+    pub reserved: u64,
+    /// The memory's handle.
+    pub memory: wrt_memory_t,
+    /// The memory's `WRT_MEMORY_*` flags, as created.
+    pub flags: u32,
+    /// Zero; reserved for later versions.
+    pub unused: u32,
 }
 
-// SAFETY: `mem` is written only by the thread that moved `state` to BUSY,
-// read only by calls that pinned a LIVE state (published with Release,
-// observed with Acquire), and torn down only when no pin is left; the
-// view fields are atomics; `LinearMemory` itself is Sync.
+// The layout compiled code is built against (64-bit targets).
+#[cfg(target_pointer_width = "64")]
+const _: () = {
+    use core::mem::offset_of;
+    assert!(offset_of!(wrt_memory_view_t, base) == 0);
+    assert!(offset_of!(wrt_memory_view_t, length) == 8);
+    assert!(offset_of!(wrt_memory_view_t, maximum_pages) == 16);
+    assert!(offset_of!(wrt_memory_view_t, reserved) == 24);
+    assert!(offset_of!(wrt_memory_view_t, memory) == 32);
+    assert!(offset_of!(wrt_memory_view_t, flags) == 40);
+    assert!(size_of::<wrt_memory_view_t>() == 48);
+};
+
+/// One entry of the handle table.
+///
+/// `state` is `generation << 32 | pins << 2 | tag`. The published
+/// [`wrt_memory_view_t`] lets lock-free readers (`wrt_memory_size`,
+/// `wrt_memory_base`, notify's fast path, the fault handler) and compiled
+/// code see a memory without touching `mem`: the helper validates what it
+/// reads with `state`, seqlock-style ([`Slot::peek`]). The view is written
+/// only while the slot is `BUSY`, except `length`, which follows `grow`
+/// and `reset`. Every access from Rust to the view is atomic.
+///
+/// A slot is one 64-byte cache line (view first, then the state), so a
+/// view pointer turns into its slot with a subtraction and a shift, and
+/// the fast paths touch one line. The memories themselves live in
+/// [`MEMS`], at the same index.
+#[repr(C, align(64))]
+struct Slot {
+    view: UnsafeCell<wrt_memory_view_t>,
+    state: AtomicU64,
+}
+
+const _: () = assert!(core::mem::size_of::<Slot>() == 64);
+
+// SAFETY: the view is only accessed through atomics (`view_field!`).
 unsafe impl Sync for Slot {}
 
 static SLOTS: [Slot; WRT_MAX_MEMORIES] = [const {
     Slot {
+        view: UnsafeCell::new(wrt_memory_view_t {
+            base: core::ptr::null_mut(),
+            length: 0,
+            maximum_pages: 0,
+            reserved: 0,
+            memory: 0,
+            flags: 0,
+            unused: 0,
+        }),
         state: AtomicU64::new(FREE),
-        base: AtomicUsize::new(0),
-        reserved: AtomicUsize::new(0),
-        size: AtomicU64::new(0),
-        shared: AtomicBool::new(false),
-        mem: UnsafeCell::new(MaybeUninit::uninit()),
     }
 }; WRT_MAX_MEMORIES];
+
+/// The memory of slot `i` is `MEMS[i]`.
+struct MemCell(UnsafeCell<MaybeUninit<LinearMemory<Pages>>>);
+
+// SAFETY: a memory is written only by the thread that moved its slot's
+// state to BUSY, read only by calls that pinned a LIVE state (published
+// with Release, observed with Acquire), and torn down only when no pin is
+// left; `LinearMemory` itself is Sync.
+unsafe impl Sync for MemCell {}
+
+static MEMS: [MemCell; WRT_MAX_MEMORIES] =
+    [const { MemCell(UnsafeCell::new(MaybeUninit::uninit())) }; WRT_MAX_MEMORIES];
 
 /// Where the next create starts looking, so freed slots are reused last
 /// and stale handles keep failing loudly.
@@ -198,7 +320,7 @@ static NEXT: AtomicUsize = AtomicUsize::new(0);
 /// scan stops there.
 static USED: AtomicUsize = AtomicUsize::new(0);
 
-/// A consistent copy of a slot's published view.
+/// A consistent copy of the parts of a slot's view the helper reads.
 #[derive(Copy, Clone)]
 struct View {
     base: usize,
@@ -207,7 +329,53 @@ struct View {
     shared: bool,
 }
 
+/// `ptr` (a field of a slot's view) as an atomic.
+macro_rules! view_field {
+    ($slot:expr, $field:ident, $atomic:ty) => {{
+        let field = $slot
+            .view
+            .get()
+            .wrapping_byte_add(core::mem::offset_of!(wrt_memory_view_t, $field))
+            .cast();
+        // SAFETY: the field lies in a static slot (valid for the program's
+        // life), is aligned for its type (repr(C), asserted layout), and
+        // every access to it from Rust goes through this atomic view;
+        // compiled code only reads it (the struct's contract).
+        unsafe { <$atomic>::from_ptr(field) }
+    }};
+}
+
 impl Slot {
+    /// This slot's memory cell.
+    fn mem(&self) -> &'static UnsafeCell<MaybeUninit<LinearMemory<Pages>>> {
+        let index = (self as *const Slot as usize - SLOTS.as_ptr() as usize) / size_of::<Slot>();
+        &MEMS[index].0
+    }
+
+    fn base(&self) -> &AtomicPtr<u8> {
+        view_field!(self, base, AtomicPtr<u8>)
+    }
+
+    fn length(&self) -> &AtomicU64 {
+        view_field!(self, length, AtomicU64)
+    }
+
+    fn maximum_pages(&self) -> &AtomicU64 {
+        view_field!(self, maximum_pages, AtomicU64)
+    }
+
+    fn reserved(&self) -> &AtomicU64 {
+        view_field!(self, reserved, AtomicU64)
+    }
+
+    fn handle(&self) -> &AtomicU64 {
+        view_field!(self, memory, AtomicU64)
+    }
+
+    fn flags(&self) -> &AtomicU32 {
+        view_field!(self, flags, AtomicU32)
+    }
+
     /// The view of the memory of generation `want` (any generation when
     /// `None`), if the slot holds one in a state `ok` accepts; lock-free
     /// and async-signal-safe. Returns the state seen with the view.
@@ -218,10 +386,10 @@ impl Slot {
             return None;
         }
         let view = View {
-            base: self.base.load(Ordering::Relaxed),
-            reserved: self.reserved.load(Ordering::Relaxed),
-            size: self.size.load(Ordering::Relaxed),
-            shared: self.shared.load(Ordering::Relaxed),
+            base: self.base().load(Ordering::Relaxed) as usize,
+            reserved: self.reserved().load(Ordering::Relaxed) as usize,
+            size: self.length().load(Ordering::Relaxed),
+            shared: self.flags().load(Ordering::Relaxed) & WRT_MEMORY_SHARED != 0,
         };
         // Seqlock read side: the view loads above happen before this
         // second look at the state. A writer moves the state away from
@@ -267,7 +435,7 @@ impl Slot {
     /// slot is LIVE and pinned, or the process has a single thread).
     unsafe fn memory(&self) -> &LinearMemory<Pages> {
         // SAFETY: nobody writes `mem` while it is initialised (caller).
-        let cell = unsafe { &*self.mem.get() };
+        let cell = unsafe { &*self.mem().get() };
         // SAFETY: initialised (caller).
         unsafe { cell.assume_init_ref() }
     }
@@ -285,7 +453,7 @@ impl Slot {
         self.state
             .store(generation << GEN_SHIFT | BUSY, Ordering::Relaxed);
         // SAFETY: this thread alone owns `mem` (caller).
-        let cell = unsafe { &*self.mem.get() };
+        let cell = unsafe { &*self.mem().get() };
         // SAFETY: `mem` was initialised when the slot went LIVE and is read
         // out once: the slot is FREE right after and never reads it again.
         let mem = unsafe { cell.assume_init_read() };
@@ -415,6 +583,7 @@ fn error_code(e: MemoryError) -> wrt_error {
         MemoryError::Overflow => WRT_E_OVERFLOW,
         MemoryError::OverMaximum => WRT_E_OVER_MAXIMUM,
         MemoryError::Os(Errno::NOMEM) => WRT_E_OUT_OF_MEMORY,
+        MemoryError::Os(Errno::NOTSUP) => WRT_E_NOT_SUPPORTED,
         MemoryError::Os(_) => WRT_E_OS,
     }
 }
@@ -442,6 +611,25 @@ fn view(h: wrt_memory_t) -> Result<(&'static Slot, u64, View), wrt_error> {
         .peek(Some(generation), |t| t == LIVE)
         .ok_or(WRT_E_BAD_HANDLE)?;
     Ok((slot, generation, view))
+}
+
+/// The slot whose view `view` points to, or `None` when `view` is not a
+/// pointer `wrt_memory_view` returned (checked by address arithmetic: the
+/// pointer is never dereferenced unless it is one).
+fn slot_of_view(view: *const wrt_memory_view_t) -> Option<&'static Slot> {
+    // The view is at offset 0 of its 64-byte slot.
+    let offset = (view as usize).wrapping_sub(SLOTS.as_ptr() as usize);
+    let index = offset / size_of::<Slot>();
+    (offset.is_multiple_of(size_of::<Slot>()) && index < WRT_MAX_MEMORIES).then(|| &SLOTS[index])
+}
+
+/// The handle of the live memory whose view `view` points to.
+fn view_handle(view: *const wrt_memory_view_t) -> Result<(&'static Slot, wrt_memory_t), wrt_error> {
+    let slot = slot_of_view(view).ok_or(WRT_E_BAD_HANDLE)?;
+    if tag(slot.state.load(Ordering::Acquire)) != LIVE {
+        return Err(WRT_E_BAD_HANDLE);
+    }
+    Ok((slot, slot.handle().load(Ordering::Relaxed)))
 }
 
 /// Runs `f` on the live memory behind `h`, pinned: a concurrent
@@ -481,7 +669,6 @@ fn untagged(addr: usize) -> usize {
 /// The live (or destroyed but still in use) memory whose reservation,
 /// guard included, holds `addr` (its tag ignored). Lock-free and
 /// async-signal-safe: it only loads atomics of the static handle table.
-#[allow(dead_code)] // the trap handler's, which lands separately
 pub(crate) fn memory_containing(addr: usize) -> Option<MemoryAt> {
     let addr = untagged(addr);
     let used = USED.load(Ordering::Acquire).min(WRT_MAX_MEMORIES);
@@ -505,6 +692,7 @@ fn config(initial_pages: u64, maximum_pages: u64, flags: u32) -> Result<MemoryCo
     cfg.shared = flags & WRT_MEMORY_SHARED != 0;
     cfg.memory64 = flags & WRT_MEMORY_64 != 0;
     cfg.huge_pages = flags & WRT_MEMORY_HUGE_PAGES != 0;
+    cfg.mte = flags & WRT_MEMORY_MTE != 0;
     if cfg.memory64 || flags & WRT_MEMORY_EXPLICIT_BOUNDS != 0 {
         cfg.bounds = Bounds::Explicit;
     }
@@ -539,17 +727,29 @@ fn create(initial_pages: u64, maximum_pages: u64, flags: u32) -> Result<wrt_memo
             }
             made => made,
         };
+        let made = match made {
+            // Asked for tags and got none: MTE is absent (`LinearMemory`
+            // makes plain memory then); `mem` drops, released.
+            Ok(mem) if cfg.mte && mem.tag().is_none() => Err(None),
+            Ok(mem) => Ok(mem),
+            Err(e) => Err(Some(e)),
+        };
         return match made {
             Ok(mem) => {
-                let base = mem.base().as_ptr() as usize;
+                let base = mem.base().as_ptr();
                 let res = mem.reservation();
                 let end = res.base().as_ptr() as usize + res.len() + res.guard_after();
-                slot.base.store(base, Ordering::Relaxed);
-                slot.reserved.store(end - untagged(base), Ordering::Relaxed);
-                slot.size.store(mem.size_bytes(), Ordering::Relaxed);
-                slot.shared.store(mem.is_shared(), Ordering::Relaxed);
+                let reserved = end - untagged(base as usize);
+                slot.base().store(base, Ordering::Relaxed);
+                slot.length().store(mem.size_bytes(), Ordering::Relaxed);
+                slot.maximum_pages()
+                    .store(mem.maximum_pages(), Ordering::Relaxed);
+                slot.reserved().store(reserved as u64, Ordering::Relaxed);
+                slot.handle()
+                    .store(encode(i, generation), Ordering::Relaxed);
+                slot.flags().store(flags, Ordering::Relaxed);
                 // SAFETY: BUSY gives this thread exclusive access to `mem`.
-                unsafe { (*slot.mem.get()).write(mem) };
+                unsafe { (*slot.mem().get()).write(mem) };
                 USED.fetch_max(i + 1, Ordering::Release);
                 slot.state
                     .store(generation << GEN_SHIFT | LIVE, Ordering::Release);
@@ -558,7 +758,7 @@ fn create(initial_pages: u64, maximum_pages: u64, flags: u32) -> Result<wrt_memo
             }
             Err(e) => {
                 slot.state.store(state, Ordering::Release);
-                Err(error_code(e))
+                Err(e.map_or(WRT_E_NOT_SUPPORTED, error_code))
             }
         };
     }
@@ -636,9 +836,9 @@ pub extern "C" fn wrt_memory_destroy(memory: wrt_memory_t) -> i32 {
         }
     }
     let dying = state - LIVE + DYING;
-    if slot.shared.load(Ordering::Relaxed) {
-        let base = slot.base.load(Ordering::Relaxed);
-        let reserved = slot.reserved.load(Ordering::Relaxed);
+    if slot.flags().load(Ordering::Relaxed) & WRT_MEMORY_SHARED != 0 {
+        let base = slot.base().load(Ordering::Relaxed) as usize;
+        let reserved = slot.reserved().load(Ordering::Relaxed) as usize;
         atomics::cancel_waiters(base..base + reserved);
     }
     if pins(dying) == 0 {
@@ -685,7 +885,7 @@ pub extern "C" fn wrt_memory_grow(memory: wrt_memory_t, delta_pages: u64) -> i64
         // Grows serialise inside `grow`, but their publications here may
         // not: the largest size wins (only `reset` shrinks, on an idle
         // memory).
-        slot.size.fetch_max(m.size_bytes(), Ordering::Release);
+        slot.length().fetch_max(m.size_bytes(), Ordering::Release);
         Ok(old)
     });
     match grown.and_then(|r| r) {
@@ -738,13 +938,185 @@ pub extern "C" fn wrt_memory_reset(memory: wrt_memory_t, keep_resident_bytes: u6
         let r = unsafe { m.reset(keep_resident_bytes) };
         // Idle: no grow races this store. Published on error too (the
         // size is what the memory says, whatever happened).
-        slot.size.store(m.size_bytes(), Ordering::Release);
+        slot.length().store(m.size_bytes(), Ordering::Release);
         r.map_err(error_code)
     });
     match reset.and_then(|r| r) {
         Ok(()) => WRT_OK as i32,
         Err(code) => code as i32,
     }
+}
+
+/// The view of a memory that compiled code reads in place (see
+/// `wrt_memory_view_t`, the struct), or NULL for a bad handle. The pointer
+/// is the same on every call for one memory and stays valid until the
+/// memory is destroyed. Lock-free, async-signal-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn wrt_memory_view(memory: wrt_memory_t) -> *const wrt_memory_view_t {
+    match view(memory) {
+        Ok((slot, _, _)) => slot.view.get().cast_const(),
+        Err(_) => core::ptr::null(),
+    }
+}
+
+/// The most pages the memory can grow to (the declared maximum or the
+/// index type's limit, capped by its reserved address space), or
+/// `WRT_E_BAD_HANDLE`. Lock-free, async-signal-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn wrt_memory_maximum(memory: wrt_memory_t) -> i64 {
+    match view(memory) {
+        Ok((slot, _, _)) => slot.maximum_pages().load(Ordering::Relaxed) as i64, // <= 2^48
+        Err(code) => code as i64,
+    }
+}
+
+/// The `WRT_MEMORY_*` flags the memory was created with (>= 0), or
+/// `WRT_E_BAD_HANDLE`. Lock-free, async-signal-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn wrt_memory_flags(memory: wrt_memory_t) -> i64 {
+    match view(memory) {
+        Ok((slot, _, _)) => i64::from(slot.flags().load(Ordering::Relaxed)),
+        Err(code) => code as i64,
+    }
+}
+
+/// `[addr, addr + len)` against a size in bytes: the offset, or
+/// `WRT_E_OVERFLOW` / `WRT_E_OUT_OF_BOUNDS`.
+fn in_bounds(addr: u64, len: u64, size: u64) -> Result<usize, wrt_error> {
+    let end = addr.checked_add(len).ok_or(WRT_E_OVERFLOW)?;
+    if end > size {
+        return Err(WRT_E_OUT_OF_BOUNDS);
+    }
+    // addr <= size <= the reservation: fits in usize.
+    Ok(addr as usize)
+}
+
+/// `memory.copy` between two memories (multi-memory): copies `len` bytes
+/// from offset `src` of `src_memory` to offset `dst` of `dst_memory`. The
+/// two may be the same memory (then the ranges may overlap, as
+/// `wrt_memory_copy`). Returns `WRT_OK`, `WRT_E_BAD_HANDLE` (either
+/// handle), `WRT_E_OVERFLOW` or `WRT_E_OUT_OF_BOUNDS`; both ranges are
+/// checked before any byte is written. Thread-safe (as `wrt_memory_fill`).
+#[unsafe(no_mangle)]
+pub extern "C" fn wrt_memory_copy_between(
+    dst_memory: wrt_memory_t,
+    dst: u64,
+    src_memory: wrt_memory_t,
+    src: u64,
+    len: u64,
+) -> i32 {
+    let copied = with_memory(dst_memory, |to, _, _| {
+        with_memory(src_memory, |from, _, _| {
+            let d = in_bounds(dst, len, to.size_bytes())?;
+            let s = in_bounds(src, len, from.size_bytes())?;
+            let (d, s) = (
+                to.base().as_ptr().wrapping_add(d),
+                from.base().as_ptr().wrapping_add(s),
+            );
+            // SAFETY: both ranges lie in the committed part of memories
+            // pinned for the call (checked above); `copy` handles overlap
+            // (the same memory twice).
+            unsafe { crate::arch::mem::copy(d, s, len as usize) };
+            Ok(())
+        })
+    });
+    match copied.and_then(|r| r).and_then(|r| r) {
+        Ok(()) => WRT_OK as i32,
+        Err(code) => code as i32,
+    }
+}
+
+/// Copies `len` bytes from the host buffer `src` into the memory at
+/// offset `dst` (data segments, host calls). Returns `WRT_OK`,
+/// `WRT_E_BAD_HANDLE`, `WRT_E_NULL` (`src` NULL with `len > 0`),
+/// `WRT_E_OVERFLOW` or `WRT_E_OUT_OF_BOUNDS`, checked before any byte is
+/// written. Thread-safe (as `wrt_memory_fill`).
+///
+/// # Safety
+/// `src` must be valid for reads of `len` bytes (it may lie inside the
+/// memory itself).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wrt_memory_write(
+    memory: wrt_memory_t,
+    dst: u64,
+    src: *const u8,
+    len: usize,
+) -> i32 {
+    let written = with_memory(memory, |m, _, _| {
+        let d = in_bounds(dst, len as u64, m.size_bytes())?;
+        if src.is_null() && len > 0 {
+            return Err(WRT_E_NULL);
+        }
+        // SAFETY: the destination lies in the committed part of a pinned
+        // memory (checked); `src` is readable for `len` bytes (caller);
+        // `copy` handles overlap.
+        unsafe { crate::arch::mem::copy(m.base().as_ptr().wrapping_add(d), src, len) };
+        Ok(())
+    });
+    match written.and_then(|r| r) {
+        Ok(()) => WRT_OK as i32,
+        Err(code) => code as i32,
+    }
+}
+
+/// Copies `len` bytes of the memory at offset `src` into the host buffer
+/// `dst`. Returns `WRT_OK`, `WRT_E_BAD_HANDLE`, `WRT_E_NULL` (`dst` NULL
+/// with `len > 0`), `WRT_E_OVERFLOW` or `WRT_E_OUT_OF_BOUNDS`, checked
+/// before any byte is written. Thread-safe.
+///
+/// # Safety
+/// `dst` must be valid for writes of `len` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wrt_memory_read(
+    memory: wrt_memory_t,
+    src: u64,
+    dst: *mut u8,
+    len: usize,
+) -> i32 {
+    let read = with_memory(memory, |m, _, _| {
+        let s = in_bounds(src, len as u64, m.size_bytes())?;
+        if dst.is_null() && len > 0 {
+            return Err(WRT_E_NULL);
+        }
+        // SAFETY: the source lies in the committed part of a pinned memory
+        // (checked); `dst` is writable for `len` bytes (caller).
+        unsafe { crate::arch::mem::copy(dst, m.base().as_ptr().wrapping_add(s), len) };
+        Ok(())
+    });
+    match read.and_then(|r| r).map_err(|code| code as i32) {
+        Ok(()) => WRT_OK as i32,
+        Err(code) => code,
+    }
+}
+
+/// Finds the memory whose reserved address space (accessible part, the
+/// rest up to its maximum, its guard region) holds `addr`; an MTE tag in
+/// the address is ignored. On success stores the handle in `*memory` and
+/// the offset from the memory's base in `*offset` (either may be NULL) and
+/// returns `WRT_OK`; otherwise `WRT_E_NOT_FOUND` and stores nothing.
+/// Lock-free and async-signal-safe (a scan of the handle table), so a
+/// fault handler may use it.
+///
+/// # Safety
+/// `memory` and `offset` must each be NULL or valid for a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wrt_memory_at(
+    addr: *const core::ffi::c_void,
+    memory: *mut wrt_memory_t,
+    offset: *mut u64,
+) -> i32 {
+    let Some(found) = memory_containing(addr as usize) else {
+        return WRT_E_NOT_FOUND as i32;
+    };
+    if !memory.is_null() {
+        // SAFETY: non-null and valid for a write (caller).
+        unsafe { memory.write(found.handle) };
+    }
+    if !offset.is_null() {
+        // SAFETY: as above.
+        unsafe { offset.write(found.offset) };
+    }
+    WRT_OK as i32
 }
 
 /// Makes the helper consistent in the child of a `fork()`: forgets the
@@ -796,7 +1168,7 @@ pub unsafe extern "C" fn wrt_atfork_child() {
 }
 
 /// Every code with its description, for `wrt_strerror`.
-const DESCRIPTIONS: [(wrt_error, &core::ffi::CStr); 14] = [
+const DESCRIPTIONS: [(wrt_error, &core::ffi::CStr); 16] = [
     (WRT_OK, c"success"),
     (WRT_E_NULL, c"a required pointer argument was NULL"),
     (WRT_E_BAD_HANDLE, c"bad or destroyed handle"),
@@ -811,6 +1183,8 @@ const DESCRIPTIONS: [(wrt_error, &core::ffi::CStr); 14] = [
     (WRT_E_UNALIGNED, c"unaligned atomic access"),
     (WRT_E_NOT_SHARED, c"atomic wait on an unshared memory"),
     (WRT_E_DESTROYED, c"memory destroyed during the wait"),
+    (WRT_E_NOT_SUPPORTED, c"not supported on this platform or CPU"),
+    (WRT_E_NOT_FOUND, c"no memory holds the address"),
 ];
 
 /// A static, NUL-terminated description of a `wrt_error` code, or

@@ -102,6 +102,45 @@ static int run(void) {
 
     check(wrt_strerror(WRT_E_OVERFLOW) != 0 && wrt_strerror(12345) != 0, "wrt_strerror never NULL");
 
+    /* the ABI this program was built against is the archive's */
+    check(wrt_abi_version() == WRT_ABI_VERSION, "wrt_abi_version() == WRT_ABI_VERSION");
+    check(wrt_max_memories() >= 1, "wrt_max_memories()");
+
+    /* the view, read in place as compiled code reads it */
+    wrt_memory_t v = 0;
+    check(wrt_memory_create(1, 3, WRT_MEMORY_SHARED, &v) == WRT_OK, "create a shared memory");
+    const wrt_memory_view_t *view = wrt_memory_view(v);
+    check(view != 0 && view == wrt_memory_view(v), "the view is one stable pointer");
+    check(view->base == wrt_memory_base(v) && view->memory == v, "view base and handle");
+    check(__atomic_load_n(&view->length, __ATOMIC_ACQUIRE) == PAGE, "view length (acquire load)");
+    check(view->maximum_pages == 3 && view->flags == WRT_MEMORY_SHARED, "view maximum and flags");
+    check(wrt_memory_grow(v, 2) == 1, "grow the viewed memory");
+    uint64_t length = __atomic_load_n(&view->length, __ATOMIC_ACQUIRE);
+    check(length == 3 * PAGE, "grow publishes the view's length");
+    view->base[length - 1] = 5;
+    check(view->base[length - 1] == 5, "the last byte below the length is writable");
+    check(wrt_atomic_notify_view(view, 0, 1) == 0, "notify through the view, nobody waits");
+    check(wrt_atomic_wait32_view(view, 0, 1, -1) == WRT_WAIT_NOT_EQUAL, "wait through the view");
+    check(wrt_atomic_notify_view(0, 0, 1) == WRT_E_BAD_HANDLE, "notify through NULL");
+
+    /* host buffers, another memory, the owner of an address */
+    uint8_t hello[5] = {'h', 'e', 'l', 'l', 'o'}, back[5] = {0};
+    check(wrt_memory_write(v, 10, hello, 5) == WRT_OK, "write from a host buffer");
+    check(wrt_memory_read(v, 10, back, 5) == WRT_OK && back[0] == 'h' && back[4] == 'o',
+          "read into a host buffer");
+    check(wrt_memory_write(v, 3 * PAGE - 4, hello, 5) == WRT_E_OUT_OF_BOUNDS, "write past the end");
+    wrt_memory_t w = 0;
+    check(wrt_memory_create(1, 1, 0, &w) == WRT_OK, "create a second memory");
+    check(wrt_memory_copy_between(w, 0, v, 10, 5) == WRT_OK, "copy between memories");
+    check(wrt_memory_base(w)[4] == 'o', "copied between memories");
+    wrt_memory_t owner = 0;
+    uint64_t offset = 0;
+    check(wrt_memory_at(view->base + PAGE + 3, &owner, &offset) == WRT_OK && owner == v &&
+              offset == PAGE + 3,
+          "wrt_memory_at finds the memory and offset");
+    check(wrt_memory_at(hello, &owner, &offset) == WRT_E_NOT_FOUND, "a host address has no memory");
+    check(wrt_memory_destroy(w) == WRT_OK && wrt_memory_destroy(v) == WRT_OK, "destroy both");
+
     out("c-memory-test: ");
     out_u(passed);
     out(" passed, ");
