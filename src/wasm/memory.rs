@@ -173,14 +173,54 @@ pub struct LinearMemory<A: PageAllocator> {
     /// handing them out. Everything past `max(size, stale_end)` reads
     /// zero when committed. Changed only under `lock`.
     stale_end: AtomicU64,
-    lock: AtomicBool,
+    lock: GrowLock,
 }
 
-/// Holds the grow/reset lock; releases it on drop.
-struct Guard<'a>(&'a AtomicBool);
+/// The grow/reset lock, chosen per platform (the one seam to change when
+/// the lock changes): on macOS `os::macos::MacOsUnfairLock`,
+/// the `os_unfair_lock` protocol, which sleeps in the kernel and lends
+/// the waiters' priority to the holder; elsewhere [`SpinLock`].
+#[cfg(wrt_os = "macos")]
+type GrowLock = crate::os::macos::MacOsUnfairLock;
+/// See the macOS definition.
+#[cfg(not(wrt_os = "macos"))]
+type GrowLock = SpinLock;
 
-impl Drop for Guard<'_> {
+/// A test-and-set spin lock (the grow/reset lock off macOS).
+#[cfg_attr(wrt_os = "macos", allow(dead_code))]
+#[derive(Debug)]
+struct SpinLock(AtomicBool);
+
+/// Holds a [`SpinLock`]; releases it on drop.
+#[cfg_attr(wrt_os = "macos", allow(dead_code))]
+struct SpinGuard<'a>(&'a AtomicBool);
+
+impl Drop for SpinGuard<'_> {
     fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
+#[cfg_attr(wrt_os = "macos", allow(dead_code))]
+impl SpinLock {
+    const fn new() -> Self {
+        SpinLock(AtomicBool::new(false))
+    }
+
+    fn lock(&self) -> SpinGuard<'_> {
+        while self
+            .0
+            .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            spin_loop();
+        }
+        SpinGuard(&self.0)
+    }
+
+    /// # Safety
+    /// As for [`LinearMemory::unlock_after_fork`].
+    unsafe fn force_unlock(&self) {
         self.0.store(false, Ordering::Release);
     }
 }
@@ -242,7 +282,7 @@ impl<A: PageAllocator> LinearMemory<A> {
             memory64: cfg.memory64,
             tag: None,
             stale_end: AtomicU64::new(0),
-            lock: AtomicBool::new(false),
+            lock: GrowLock::new(),
         };
         let mem = if tagged { mem.with_random_tag()? } else { mem };
         if cfg.huge_pages {
@@ -323,18 +363,12 @@ impl<A: PageAllocator> LinearMemory<A> {
     /// # Safety
     /// Only in the child of a `fork()`, while it has a single thread.
     pub unsafe fn unlock_after_fork(&self) {
-        self.lock.store(false, Ordering::Release);
+        // SAFETY: forwarded (single-threaded fork child).
+        unsafe { self.lock.force_unlock() }
     }
 
-    fn lock(&self) -> Guard<'_> {
-        while self
-            .lock
-            .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
-            .is_err()
-        {
-            spin_loop();
-        }
-        Guard(&self.lock)
+    fn lock(&self) -> impl Sized + '_ {
+        self.lock.lock()
     }
 
     /// `memory.grow`: adds `delta` pages and returns the old size in pages.

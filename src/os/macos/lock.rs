@@ -52,8 +52,9 @@
 //! contended or not: fine for the memory grow lock, which guards an
 //! `mprotect` anyway, not for a hot fine-grained lock.
 //!
-//! Not recursive: a thread that locks twice deadlocks (libplatform aborts
-//! instead); the guard type makes that a visible programming error.
+//! Not recursive: a thread that locks twice panics (libplatform aborts,
+//! `_os_unfair_lock_recursive_abort`) rather than spin on a wait the kernel
+//! refuses.
 
 use super::abi::xnu;
 use super::consts::ulock;
@@ -227,6 +228,12 @@ mod imp {
                         Ok(_) => return MacOsUnfairLockGuard { lock: self, name },
                         Err(seen) => seen,
                     };
+                // The kernel refuses to make a thread wait for itself; a
+                // second `lock` on this thread can never succeed.
+                assert!(
+                    !is_owner(seen, name),
+                    "MacOsUnfairLock: locked twice by one thread"
+                );
                 let waiting = waiting_value(seen);
                 if waiting != seen {
                     match self.word.compare_exchange(

@@ -65,6 +65,8 @@ pub use builder::{Inheritance, MacOsAllocatorBuilder, MaxProtection, VmFlags};
 #[cfg(wrt_os = "macos")]
 pub use futex::MacOsFutex;
 #[cfg(wrt_os = "macos")]
+pub use lock::{MacOsUnfairLock, MacOsUnfairLockGuard};
+#[cfg(wrt_os = "macos")]
 pub use mm::{MacOsPages, page_size};
 pub use pressure::{MemoryPressure, PressureChange, PressureLevel, PressureSource};
 #[cfg(wrt_os = "macos")]
