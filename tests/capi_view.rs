@@ -25,20 +25,19 @@ fn create(initial: u64, max: u64, flags: u32) -> wrt_memory_t {
 /// The view, read as compiled code reads it.
 fn read_view(v: *const wrt_memory_view_t) -> (usize, u64, u64, u64, wrt_memory_t, u32) {
     assert!(!v.is_null());
-    // SAFETY: a view of a live memory; `length` is read atomically (the
-    // helper writes it with atomic stores), the rest is constant.
-    unsafe {
-        let length =
-            AtomicU64::from_ptr(&raw const (*v).length as *mut u64).load(Ordering::Acquire);
-        (
-            (*v).base as usize,
-            length,
-            (*v).maximum_pages,
-            (*v).reserved,
-            (*v).memory,
-            (*v).flags,
-        )
-    }
+    // SAFETY: a view of a live memory: valid for reads while it lives.
+    let view = unsafe { &*v };
+    // SAFETY: `length` is 8-aligned and the helper writes it only with
+    // atomic stores; this reads it as compiled code of a shared memory does.
+    let length = unsafe { AtomicU64::from_ptr((&raw const view.length).cast_mut()) };
+    (
+        view.base as usize,
+        length.load(Ordering::Acquire),
+        view.maximum_pages,
+        view.reserved,
+        view.memory,
+        view.flags,
+    )
 }
 
 #[test]
@@ -141,7 +140,7 @@ fn atomics_through_the_view() {
     // Not a view: never dereferenced.
     for bad in [
         std::ptr::null(),
-        8 as *const wrt_memory_view_t,
+        std::ptr::dangling::<wrt_memory_view_t>(),
         (v as usize + 8) as *const wrt_memory_view_t,
         (v as usize).wrapping_sub(1 << 40) as *const wrt_memory_view_t,
     ] {
@@ -182,35 +181,31 @@ fn host_buffers_and_copies_between_memories() {
     let b = create(2, 2, 0);
     let data: Vec<u8> = (0..=255).collect();
     let e = |c: wrt_error| c as i32;
-    // SAFETY (every call below): the host pointers are valid for `len`
-    // bytes, or NULL where that is the case under test.
-    unsafe {
-        assert_eq!(wrt_memory_write(a, 100, data.as_ptr(), 256), OK);
-        assert_eq!(
-            wrt_memory_write(a, PAGE - 255, data.as_ptr(), 256),
-            e(WRT_E_OUT_OF_BOUNDS)
-        );
-        assert_eq!(
-            wrt_memory_write(a, u64::MAX, data.as_ptr(), 2),
-            e(WRT_E_OVERFLOW)
-        );
-        assert_eq!(wrt_memory_write(a, 0, std::ptr::null(), 1), e(WRT_E_NULL));
-        assert_eq!(wrt_memory_write(a, PAGE, std::ptr::null(), 0), OK);
-        assert_eq!(
-            wrt_memory_write(0, 0, data.as_ptr(), 1),
-            e(WRT_E_BAD_HANDLE)
-        );
-        let mut out = [0u8; 4];
-        assert_eq!(
-            wrt_memory_read(a, PAGE - 3, out.as_mut_ptr(), 4),
-            e(WRT_E_OUT_OF_BOUNDS)
-        );
-        assert_eq!(
-            wrt_memory_read(a, 0, std::ptr::null_mut(), 4),
-            e(WRT_E_NULL)
-        );
-        assert_eq!(out, [0; 4], "a refused read writes nothing");
-    }
+    let write = |m, dst, src: *const u8, len| {
+        // SAFETY: every caller below passes a pointer valid for `len`
+        // bytes, or NULL where that is the case under test.
+        unsafe { wrt_memory_write(m, dst, src, len) }
+    };
+    let read = |m, src, dst: *mut u8, len| {
+        // SAFETY: as above, for writes.
+        unsafe { wrt_memory_read(m, src, dst, len) }
+    };
+    assert_eq!(write(a, 100, data.as_ptr(), 256), OK);
+    assert_eq!(
+        write(a, PAGE - 255, data.as_ptr(), 256),
+        e(WRT_E_OUT_OF_BOUNDS)
+    );
+    assert_eq!(write(a, u64::MAX, data.as_ptr(), 2), e(WRT_E_OVERFLOW));
+    assert_eq!(write(a, 0, std::ptr::null(), 1), e(WRT_E_NULL));
+    assert_eq!(write(a, PAGE, std::ptr::null(), 0), OK);
+    assert_eq!(write(0, 0, data.as_ptr(), 1), e(WRT_E_BAD_HANDLE));
+    let mut out = [0u8; 4];
+    assert_eq!(
+        read(a, PAGE - 3, out.as_mut_ptr(), 4),
+        e(WRT_E_OUT_OF_BOUNDS)
+    );
+    assert_eq!(read(a, 0, std::ptr::null_mut(), 4), e(WRT_E_NULL));
+    assert_eq!(out, [0; 4], "a refused read writes nothing");
     assert_eq!(bytes(a, 100, 256), data);
 
     assert_eq!(wrt_memory_copy_between(b, 2 * PAGE - 256, a, 100, 256), OK);
@@ -260,11 +255,10 @@ fn the_memory_at_an_address() {
     assert_eq!(at(base - 1).0, WRT_E_NOT_FOUND as i32);
     let local = 0u8;
     assert_eq!(at(&local as *const u8 as usize).0, WRT_E_NOT_FOUND as i32);
+    let null = std::ptr::null_mut();
     // SAFETY: NULL out-pointers are allowed.
-    assert_eq!(
-        unsafe { wrt_memory_at(base as *const _, std::ptr::null_mut(), std::ptr::null_mut()) },
-        OK
-    );
+    let code = unsafe { wrt_memory_at(base as *const _, null, std::ptr::null_mut()) };
+    assert_eq!(code, OK);
     assert_eq!(wrt_memory_destroy(m), OK);
     assert_eq!(at(base).0, WRT_E_NOT_FOUND as i32, "destroyed");
 }
@@ -274,11 +268,11 @@ fn abi_version_limits_and_platform() {
     assert_eq!(wrt_abi_version(), WRT_ABI_VERSION);
     assert_eq!(wrt_max_memories() as usize, WRT_MAX_MEMORIES);
     let mut info = wrt_platform_info_t::default();
-    // SAFETY: valid out-pointer / NULL.
-    unsafe {
-        assert_eq!(wrt_platform_info(&mut info), OK);
-        assert_eq!(wrt_platform_info(std::ptr::null_mut()), WRT_E_NULL as i32);
-    }
+    // SAFETY: a valid out-pointer.
+    assert_eq!(unsafe { wrt_platform_info(&mut info) }, OK);
+    // SAFETY: NULL is allowed.
+    let code = unsafe { wrt_platform_info(std::ptr::null_mut()) };
+    assert_eq!(code, WRT_E_NULL as i32);
     assert_eq!(info.os, WRT_OS_LINUX);
     let isa = if cfg!(target_arch = "x86_64") {
         WRT_ISA_X86_64
