@@ -21,7 +21,7 @@
 //! | [`lock`] | [`MacOsUnfairLock`](lock): `os_unfair_lock` protocol on `__ulock_wait2` / `__ulock_wake` |
 //! | [`futex`] | [`MacOsFutex`] (`FutexLike`): `__ulock_wait2` / `__ulock_wait` / `__ulock_wake` |
 //! | [`purgeable`] | purgeable memory (`VM_FLAGS_PURGABLE`, `mach_vm_purgable_control`) |
-//! | [`pressure`] | memory-pressure level and available memory (`sysctlbyname`), polling helper |
+//! | [`pressure`] | memory-pressure level and available memory (`sysctlbyname`), polling helper, kqueue `EVFILT_MEMORYSTATUS` events |
 //! | [`code`] | instruction-cache maintenance for code pages (`dc cvau` / `ic ivau`) |
 //! | `errno` | XNU error numbers |
 //!
@@ -32,11 +32,18 @@
 //! that host tests compare macOS numbers; in a macOS build they equal
 //! [`Errno::INVAL`](crate::Errno::INVAL) and friends.
 //!
-//! Not built: `vm_copy` and copy-on-write `vm_remap` (MIG routines sent
-//! with `mach_msg`; every message field would have to be pinned to
-//! `mach_vm.defs` byte for byte), `MAP_JIT` code pages (their write/execute
-//! switch, `pthread_jit_write_protect_np`, is a libSystem routine),
-//! `UL_UNFAIR_LOCK`, and a push notification for memory pressure.
+//! Built on top of those: copy-on-write cloning and a fast copy
+//! ([`MacOsPages::clone_cow`], [`MacOsPages::copy_within`]) on
+//! `mach_vm_remap` / `mach_vm_copy` MIG messages ([`mig`], sent with the
+//! `mach_msg2` trap), the `os_unfair_lock` protocol ([`lock`], the memory
+//! grow lock on macOS), and kqueue memory-pressure events
+//! ([`KqueuePressure`], `EVFILT_MEMORYSTATUS`).
+//!
+//! Not built: `MAP_JIT` code pages. Their per-thread write/execute switch,
+//! `pthread_jit_write_protect_np`, is a libSystem routine that writes an
+//! Apple-defined system register with values from undocumented commpage
+//! fields; no XNU source describes it (see [`code`]). Also not built: the
+//! `_SHARED` (cross-process) ulock opcodes.
 
 // Host unit tests compile this module without using all of it.
 #![cfg_attr(not(wrt_os = "macos"), allow(dead_code))]
@@ -68,9 +75,9 @@ pub use futex::MacOsFutex;
 pub use lock::{MacOsUnfairLock, MacOsUnfairLockGuard};
 #[cfg(wrt_os = "macos")]
 pub use mm::{MacOsPages, page_size};
-pub use pressure::{MemoryPressure, PressureChange, PressureLevel, PressureSource};
 #[cfg(wrt_os = "macos")]
-pub use pressure::{SysctlPressure, available_memory_percent, pressure_level};
+pub use pressure::{KqueuePressure, SysctlPressure, available_memory_percent, pressure_level};
+pub use pressure::{MemoryPressure, PressureChange, PressureLevel, PressureSource};
 #[cfg(wrt_os = "macos")]
 pub use purgeable::PurgeableRegion;
 pub use purgeable::PurgeableState;
