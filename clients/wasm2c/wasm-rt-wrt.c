@@ -5,9 +5,9 @@
  * generated code reads three fields of wasm_rt_memory_t directly: data (the
  * base, stable: helper memories never move), size and pages (for the bounds
  * checks of explicit mode, memory.size, memory.fill/copy/init). They are
- * republished from wrt_memory_size after every grow. wasm_rt_memory_t has no
- * room for the 64-bit helper handle, so a side table maps data -> handle
- * (see the README: what the C ABI lacks).
+ * republished from wrt_memory_size after every grow (wasm-rt.h fixes their
+ * types: u32). wasm_rt_memory_t has no room for the 64-bit helper handle:
+ * wrt_memory_at finds it from data.
  *
  * Two bounds modes, chosen when compiling this file and the generated code
  * (the same value for both):
@@ -18,12 +18,11 @@
  *       no checks in the generated code; memories have the helper's 4 GiB +
  *       4 GiB + 64 KiB guard reservation and an out-of-bounds access faults;
  *       the helper's trap handling (wrt_call) turns the fault into a trap.
- *       Needs the helper's trap API (wrt_call / wrt_trap_raise).
  *
- * Traps: with the helper's trap API (include/wrt_helper.h defines
- * WRT_TRAP_OUT_OF_BOUNDS), wasm_rt_trap is wrt_trap_raise and wrt_w2c_call
- * is wrt_call; this file installs no signal handler of its own. Without it
- * (explicit mode only) wasm_rt_trap longjmps to the innermost wrt_w2c_call.
+ * Traps, in both modes: wasm_rt_trap is wrt_trap_raise, wrt_w2c_call is
+ * wrt_call, and wasm_rt_init calls wrt_trap_init and wrt_thread_init (an
+ * alternate signal stack, so a stack overflow is reported). This file
+ * installs no signal handler of its own.
  *
  * Tables, function types and exceptions are plain C (as in wabt's reference
  * runtime). Not thread-safe, like wasm2c 1.0.32's own runtime (one global
@@ -41,14 +40,6 @@
 #define PAGE_SIZE 65536
 #define MAX_EXCEPTION_SIZE PAGE_SIZE
 
-#ifdef WRT_TRAP_OUT_OF_BOUNDS
-#define WRT_W2C_HELPER_TRAPS 1
-#else
-#define WRT_W2C_HELPER_TRAPS 0
-#if WASM_RT_MEMCHECK_SIGNAL_HANDLER
-#error "guard-page mode needs the helper's trap API (wrt_call, wrt_trap_raise)"
-#endif
-#endif
 
 #if WASM_RT_USE_STACK_DEPTH_COUNT
 uint32_t wasm_rt_call_stack_depth;
@@ -56,28 +47,20 @@ uint32_t wasm_rt_call_stack_depth;
 
 /* ---- memories ---------------------------------------------------------- */
 
-/* data pointer -> helper handle. Linear scan over the slots in use: a
- * wasm2c program has a handful of memories, and the table is only read by
- * grow and free (never on a load or store). Grown with realloc: the helper's
- * own limit (wrt_memory_create's WRT_E_TOO_MANY) is the only limit. */
-typedef struct {
-  uint8_t* data;
-  wrt_memory_t handle;
-} memory_slot_t;
-static memory_slot_t* g_memories;
-static uint32_t g_memory_slots;   /* in use or free, up to the high-water mark */
-static uint32_t g_memory_capacity;
-
-static int memory_slot(const uint8_t* data) {
-  for (uint32_t i = 0; i < g_memory_slots; i++)
-    if (g_memories[i].data == data && g_memories[i].handle != 0)
-      return (int)i;
-  return -1;
+/* wasm_rt_memory_t has no room for the helper handle: grow and free find it
+ * from the base with wrt_memory_at (a lock-free scan of the helper's handle
+ * table; never on a load or store). */
+static wrt_memory_t handle_of(const wasm_rt_memory_t* memory) {
+  wrt_memory_t handle = 0;
+  uint64_t offset = 1;
+  if (memory->data == NULL || wrt_memory_at(memory->data, &handle, &offset) != WRT_OK ||
+      offset != 0)
+    return 0;
+  return handle;
 }
 
 unsigned long long wrt_w2c_memory_handle(const wasm_rt_memory_t* memory) {
-  int i = memory_slot(memory->data);
-  return i < 0 ? 0 : g_memories[i].handle;
+  return handle_of(memory);
 }
 
 static void fatal(const char* what, int32_t code) {
@@ -102,31 +85,15 @@ void wasm_rt_allocate_memory(wasm_rt_memory_t* memory,
   int32_t rc = wrt_memory_create(initial_pages, maximum, flags, &handle);
   if (rc != WRT_OK)
     fatal("wrt_memory_create", rc);
-  uint32_t slot = 0;
-  while (slot < g_memory_slots && g_memories[slot].handle != 0)
-    slot++;
-  if (slot == g_memory_capacity) {
-    uint32_t capacity = g_memory_capacity ? 2 * g_memory_capacity : 16;
-    memory_slot_t* grown = realloc(g_memories, capacity * sizeof *grown);
-    if (!grown)
-      abort();
-    g_memories = grown;
-    g_memory_capacity = capacity;
-  }
-  if (slot == g_memory_slots)
-    g_memory_slots++;
   memory->data = wrt_memory_base(handle);
-  g_memories[slot].data = memory->data;
-  g_memories[slot].handle = handle;
   memory->max_pages = max_pages;
   publish(memory, handle);
 }
 
 uint32_t wasm_rt_grow_memory(wasm_rt_memory_t* memory, uint32_t delta) {
-  int slot = memory_slot(memory->data);
-  if (slot < 0)
+  wrt_memory_t handle = handle_of(memory);
+  if (handle == 0)
     return UINT32_MAX;
-  wrt_memory_t handle = g_memories[slot].handle;
   if ((uint64_t)memory->pages + delta > memory->max_pages)
     return UINT32_MAX;
   int64_t old = wrt_memory_grow(handle, delta);
@@ -137,19 +104,15 @@ uint32_t wasm_rt_grow_memory(wasm_rt_memory_t* memory, uint32_t delta) {
 }
 
 void wasm_rt_free_memory(wasm_rt_memory_t* memory) {
-  int slot = memory_slot(memory->data);
-  if (slot < 0)
+  wrt_memory_t handle = handle_of(memory);
+  if (handle == 0)
     return;
-  wrt_memory_destroy(g_memories[slot].handle);
-  g_memories[slot].handle = 0;
-  g_memories[slot].data = NULL;
+  wrt_memory_destroy(handle);
   memory->data = NULL;
   memory->pages = memory->size = 0;
 }
 
 /* ---- traps ------------------------------------------------------------- */
-
-#if WRT_W2C_HELPER_TRAPS
 
 static int32_t to_wrt(wasm_rt_trap_t code) {
   switch (code) {
@@ -195,20 +158,6 @@ void wasm_rt_trap(wasm_rt_trap_t code) {
   wrt_trap_raise(to_wrt(code));
 }
 
-#else /* no helper trap API yet: software traps only, by longjmp */
-
-static jmp_buf* g_trap_target;
-
-void wasm_rt_trap(wasm_rt_trap_t code) {
-  if (!g_trap_target) {
-    fprintf(stderr, "wasm-rt-wrt: trap outside wrt_w2c_call: %s\n", wasm_rt_strerror(code));
-    abort();
-  }
-  longjmp(*g_trap_target, (int)code);
-}
-
-#endif
-
 static jmp_buf* g_unwind_target;
 
 struct call_frame {
@@ -216,12 +165,10 @@ struct call_frame {
   void* ctx;
 };
 
-#if WRT_W2C_HELPER_TRAPS
 static void call_thunk(void* p) {
   struct call_frame* f = p;
   f->fn(f->ctx);
 }
-#endif
 
 wasm_rt_trap_t wrt_w2c_call(void (*fn)(void* ctx), void* ctx) {
   jmp_buf* saved_unwind = g_unwind_target;
@@ -230,7 +177,6 @@ wasm_rt_trap_t wrt_w2c_call(void (*fn)(void* ctx), void* ctx) {
 #endif
   wasm_rt_trap_t result = WASM_RT_TRAP_NONE;
   g_unwind_target = NULL; /* an exception nobody catches ends this call */
-#if WRT_W2C_HELPER_TRAPS
   struct call_frame frame = {fn, ctx};
   wrt_trap_info info;
   int32_t rc = wrt_call(call_thunk, &frame, &info);
@@ -241,18 +187,6 @@ wasm_rt_trap_t wrt_w2c_call(void (*fn)(void* ctx), void* ctx) {
     g_last_trap = info;
     g_have_last_trap = true;
   }
-#else
-  jmp_buf buf;
-  jmp_buf* saved_target = g_trap_target;
-  int code = setjmp(buf);
-  if (code == 0) {
-    g_trap_target = &buf;
-    fn(ctx);
-  } else {
-    result = (wasm_rt_trap_t)code;
-  }
-  g_trap_target = saved_target;
-#endif
 #if WASM_RT_USE_STACK_DEPTH_COUNT
   wasm_rt_call_stack_depth = saved_depth;
 #endif
@@ -267,7 +201,6 @@ static bool g_initialized;
 void wasm_rt_init(void) {
   if (g_initialized)
     return;
-#if WRT_W2C_HELPER_TRAPS
   int32_t rc = wrt_trap_init();
   if (rc != WRT_OK)
     fatal("wrt_trap_init", rc);
@@ -276,7 +209,6 @@ void wasm_rt_init(void) {
   rc = wrt_thread_init();
   if (rc != WRT_OK)
     fatal("wrt_thread_init", rc);
-#endif
   g_initialized = true;
 }
 
@@ -326,9 +258,7 @@ void wasm_rt_free(void) {
   free(g_func_types);
   g_func_types = NULL;
   g_func_type_count = 0;
-#if WRT_W2C_HELPER_TRAPS
   wrt_thread_fini();
-#endif
   g_initialized = false;
 }
 
