@@ -16,7 +16,9 @@
  * the memory idle (no running Wasm code and no other call on it).
  *
  * Signals. Async-signal-safe (lock-free, no system call): wrt_memory_base,
- * wrt_memory_size, wrt_strerror. Every other function may take a spin
+ * wrt_memory_size, wrt_memory_view, wrt_memory_maximum, wrt_memory_flags,
+ * wrt_memory_at, wrt_abi_version, wrt_max_memories, wrt_strerror (and the
+ * trap entry points as their comments say). Every other function may take a spin
  * lock (a wait-queue bucket, a memory's grow lock, the destroyed-memory
  * ring) or finish tearing down a destroyed memory: a signal handler that
  * calls one of them can spin forever on a lock held by the thread it
