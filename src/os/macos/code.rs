@@ -34,6 +34,43 @@
 //! `hw.cachelinesize` (128 on M1) is *not* used, as a stride larger than a
 //! line would skip lines.
 
+//!
+//! # `MAP_JIT`: not built, and why (W^X stays the only code path)
+//!
+//! On Apple silicon a `MAP_JIT` region (mmap flag 0x800, which also needs
+//! the `com.apple.security.cs.allow-jit` entitlement under the hardened
+//! runtime) is writable or executable *per thread*, switched by
+//! `pthread_jit_write_protect_np` (Apple's "Porting just-in-time compilers
+//! to Apple silicon"). Without the switch a thread cannot write the region,
+//! so `MAP_JIT` alone gives nothing. The switch cannot be made without
+//! libSystem on public evidence:
+//!
+//! * It is not a system call or Mach trap: no entry of
+//!   `bsd/kern/syscalls.master` or `osfmk/kern/syscall_sw.c` toggles it,
+//!   and the public XNU tree (apple-oss-distributions/xnu, xnu-11417) has
+//!   no user-space implementation: `libsyscall/os/` holds only `tsd.h` and
+//!   `x18.{c,h}`; the header libpthread uses for it,
+//!   `os/thread_self_restrict.h`, is not published.
+//! * What is known comes from reverse engineering of
+//!   `libsystem_pthread.dylib` (QEMU's 2020 Apple-silicon TCG patches,
+//!   "Reversed from /usr/lib/system/libsystem_pthread.dylib", crediting
+//!   siguza's APRR write-up; V8 and Cosmopolitan carry copies): an `msr` to
+//!   one of two Apple implementation-defined system registers
+//!   (`S3_4_C15_C2_7` or `S3_6_C15_C1_5`, chosen by an undocumented
+//!   commpage byte at `0xF_FFFF_C10C`) of a value read from undocumented
+//!   commpage words (`+0x110` / `+0x118`). Register encodings, the
+//!   selector and the commpage layout are not in any Apple header or XNU
+//!   source; one of those copies even retries the switch because "the api
+//!   frequently flakes". That is not the evidence standard of this backend
+//!   (every number from a public source, pinned by a test).
+//!
+//! So [`CodeRegion`](crate::code::CodeRegion) on macOS keeps the W^X path:
+//! written while read-write, sealed read-execute with `mprotect` (and the
+//! cache maintenance above), never writable and executable at once; no
+//! allocator path passes `MAP_JIT` (tested below). A hardened-runtime
+//! process needs `com.apple.security.cs.allow-unsigned-executable-memory`
+//! for that `mprotect` (unverified here: no Mac).
+
 /// Minimum cache-line sizes for maintenance by address, in bytes.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct CacheLines {
@@ -145,5 +182,31 @@ mod tests {
             }
         );
         assert_eq!(CacheLines::XNU_ARM64, CacheLines::from_ctr_el0(0x4_0004));
+    }
+
+    #[test]
+    fn no_allocator_path_asks_for_map_jit() {
+        use super::super::builder::{Inheritance, MacOsAllocatorBuilder, MaxProtection, VmFlags};
+        use super::super::consts::map;
+        let builders = [
+            MacOsAllocatorBuilder::new(),
+            MacOsAllocatorBuilder::new().vm_flags(VmFlags {
+                random_address: true,
+                no_cache: true,
+            }),
+            MacOsAllocatorBuilder::new()
+                .tag(240)
+                .max_protection(MaxProtection::ReadWrite)
+                .inheritance(Inheritance::None),
+        ];
+        for b in builders {
+            let cfg = b.validate(16384).unwrap();
+            for fixed in [false, true] {
+                let flags = cfg.mmap_flags(fixed);
+                assert_eq!(flags & map::JIT, 0, "{flags:#x}");
+                assert_ne!(flags & map::ANON, 0);
+            }
+        }
+        assert_eq!(map::JIT, 0x800);
     }
 }
