@@ -1183,7 +1183,7 @@ const DESCRIPTIONS: [(wrt_error, &core::ffi::CStr); 16] = [
     (WRT_E_UNALIGNED, c"unaligned atomic access"),
     (WRT_E_NOT_SHARED, c"atomic wait on an unshared memory"),
     (WRT_E_DESTROYED, c"memory destroyed during the wait"),
-    (WRT_E_NOT_SUPPORTED, c"not supported on this platform or CPU"),
+    (WRT_E_NOT_SUPPORTED, c"not supported here"),
     (WRT_E_NOT_FOUND, c"no memory holds the address"),
 ];
 
