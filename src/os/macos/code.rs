@@ -33,7 +33,6 @@
 //! larger than the true line is always safe (it only repeats work);
 //! `hw.cachelinesize` (128 on M1) is *not* used, as a stride larger than a
 //! line would skip lines.
-
 //!
 //! # `MAP_JIT`: not built, and why (W^X stays the only code path)
 //!

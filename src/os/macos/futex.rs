@@ -51,9 +51,9 @@
 //!   (`bsd/kern/subr_xxx.c`), whose default action ends the process, so the
 //!   fallback only helps a process that survives SIGSYS.
 //!
-//! Not built: `UL_UNFAIR_LOCK` (the `os_unfair_lock` protocol stores the
-//! owner's thread port name in the word, which needs `thread_self_trap` and
-//! its send-right bookkeeping) and the `_SHARED` (cross-process) opcodes.
+//! `UL_UNFAIR_LOCK` (the `os_unfair_lock` protocol, owner's thread port
+//! name in the word) is in [`super::lock`]; not built: the `_SHARED`
+//! (cross-process) opcodes.
 //!
 //! Only the `MacOsFutex` implementation uses the traps; the encoders and
 //! decoders below run in the host's unit tests.
