@@ -570,35 +570,35 @@ mod imp {
 
     /// A reply port for one call, destroyed on drop.
     struct ReplyPort {
-        task: u32,
         name: u32,
     }
 
     impl ReplyPort {
-        fn new(task: u32) -> KernResult<Self> {
+        fn new() -> KernResult<Self> {
             match sys::mach_reply_port() {
                 // No name left in the IPC space.
                 0 => Err(KernReturn::from_raw(
                     super::super::consts::kern_return::KERN_RESOURCE_SHORTAGE,
                 )),
-                name => Ok(Self { task, name }),
+                name => Ok(Self { name }),
             }
         }
     }
 
     impl Drop for ReplyPort {
         fn drop(&mut self) {
-            let _ = sys::mach_port_mod_refs(self.task, self.name, m::PORT_RIGHT_RECEIVE, -1);
+            // `with_task`: the call may have failed on a stale task name
+            // (after fork), which must not leak the receive right.
+            let _ = sys::with_task(|task| {
+                sys::mach_port_mod_refs(task, self.name, m::PORT_RIGHT_RECEIVE, -1)
+            });
         }
     }
 
     /// Sends the request `build` writes into the buffer (returning its
     /// header and descriptor count) to the kernel and receives the reply.
-    fn call(
-        task: u32,
-        build: impl Fn(u32, &mut MsgBuffer) -> (Header, u32),
-    ) -> KernResult<ReplyBuffer> {
-        let port = ReplyPort::new(task)?;
+    fn call(build: impl Fn(u32, &mut MsgBuffer) -> (Header, u32)) -> KernResult<ReplyBuffer> {
+        let port = ReplyPort::new()?;
         let mut buf = empty_buffer();
         let rcv_size = size_of::<ReplyBuffer>() as u32;
         let mut op = Msg2Op::SendReceive;
@@ -633,7 +633,7 @@ mod imp {
     /// `[dest, dest + size)` is overwritten: no live reference may point
     /// there; the source must be readable and the destination writable.
     pub unsafe fn vm_copy(task: u32, source: u64, size: u64, dest: u64) -> KernResult<()> {
-        let reply = call(task, |port, buf| {
+        let reply = call(|port, buf| {
             let req = vm_copy_request(task, port, source, size, dest);
             buf.copy = req;
             (req.head, 0)
@@ -648,7 +648,7 @@ mod imp {
     /// With `VM_FLAGS_FIXED | VM_FLAGS_OVERWRITE`, as for
     /// [`sys::mmap`] with `MAP_FIXED`.
     pub unsafe fn vm_remap(task: u32, r: &Remap) -> KernResult<Remapped> {
-        let reply = call(task, |port, buf| {
+        let reply = call(|port, buf| {
             let req = vm_remap_request(task, port, r);
             buf.remap = req;
             (req.head, 1)

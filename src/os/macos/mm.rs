@@ -280,6 +280,29 @@ pub fn in_bounds(off: usize, len: usize, total: usize) -> Result<()> {
 pub const CLONE_REMAP_FLAGS: i32 =
     super::consts::vm_flags::FIXED | super::consts::vm_flags::OVERWRITE;
 
+/// The `mach_vm_remap` of one run of a snapshot: pages `[first, first +
+/// n)` of the reservation at `src_base` mapped copy-on-write over the same
+/// pages of the one at `dst_base`, in `task` (source and target).
+pub fn clone_run(
+    task: u32,
+    src_base: usize,
+    dst_base: usize,
+    first: usize,
+    n: usize,
+    page: usize,
+) -> super::mig::Remap {
+    super::mig::Remap {
+        target_address: (dst_base + first * page) as u64,
+        size: (n * page) as u64,
+        mask: 0,
+        flags: CLONE_REMAP_FLAGS,
+        src_task: task,
+        src_address: (src_base + first * page) as u64,
+        copy: true,
+        inheritance: super::consts::VM_INHERIT_DEFAULT,
+    }
+}
+
 #[cfg(wrt_os = "macos")]
 pub use imp::{MacOsPages, page_size};
 
@@ -395,24 +418,12 @@ mod imp {
                 if access == Access::None {
                     continue;
                 }
-                let off = first * page;
-                let len = n * page;
+                let (off, len) = (first * page, n * page);
                 let to = dst.base().as_ptr().wrapping_add(off);
-                let remap = super::super::mig::Remap {
-                    target_address: to as u64,
-                    size: len as u64,
-                    mask: 0,
-                    flags: CLONE_REMAP_FLAGS,
-                    src_task: 0,
-                    src_address: src.base().as_ptr().wrapping_add(off) as u64,
-                    copy: true,
-                    inheritance: super::super::consts::VM_INHERIT_DEFAULT,
-                };
+                let (src_base, dst_base) =
+                    (src.base().as_ptr() as usize, dst.base().as_ptr() as usize);
                 let got = sys::with_task(|task| {
-                    let r = super::super::mig::Remap {
-                        src_task: task,
-                        ..remap
-                    };
+                    let r = clone_run(task, src_base, dst_base, first, n, page);
                     // SAFETY: the target run lies in `dst`, fresh and
                     // unreferenced; OVERWRITE replaces its inaccessible pages.
                     unsafe { super::super::mig::vm_remap(task, &r) }
@@ -823,5 +834,18 @@ mod tests {
             CLONE_REMAP_FLAGS, 0x4000,
             "VM_FLAGS_FIXED | VM_FLAGS_OVERWRITE"
         );
+    }
+
+    #[test]
+    fn snapshot_run_request() {
+        let r = clone_run(0x203, 0x1_0000_0000, 0x2_0000_0000, 3, 5, PG);
+        assert_eq!(r.src_task, 0x203);
+        assert_eq!(r.src_address, 0x1_0000_0000 + 3 * PG as u64);
+        assert_eq!(r.target_address, 0x2_0000_0000 + 3 * PG as u64);
+        assert_eq!(r.size, 5 * PG as u64);
+        assert_eq!(r.mask, 0);
+        assert_eq!(r.flags, CLONE_REMAP_FLAGS);
+        assert!(r.copy, "copy-on-write, not shared");
+        assert_eq!(r.inheritance, 1, "VM_INHERIT_DEFAULT = COPY");
     }
 }
