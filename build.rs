@@ -220,10 +220,13 @@ fn zephyr_build_inputs() {
          pub const K_SYSCALL_K_FUTEX_WAIT: Option<usize> = {wait};\n\
          /// `K_SYSCALL_K_FUTEX_WAKE`, or `None` as above.\n\
          pub const K_SYSCALL_K_FUTEX_WAKE: Option<usize> = {wake};\n\
+         /// `K_SYSCALL_K_UPTIME_TICKS`, or `None` as above.\n\
+         pub const K_SYSCALL_K_UPTIME_TICKS: Option<usize> = {uptime};\n\
          /// `K_SYSCALL_LIMIT`.\n\
          pub const K_SYSCALL_LIMIT: usize = {limit};\n",
         wait = in_image("K_SYSCALL_K_FUTEX_WAIT"),
         wake = in_image("K_SYSCALL_K_FUTEX_WAKE"),
+        uptime = in_image("K_SYSCALL_K_UPTIME_TICKS"),
     );
     let out = PathBuf::from(env::var("OUT_DIR").expect("cargo sets it"));
     fs::write(out.join("zephyr_errno.rs"), errno_rs).expect("write zephyr_errno.rs");

@@ -24,6 +24,66 @@ fn main() {
     if env::var_os("CARGO_FEATURE_ZEPHYR").is_some() {
         zephyr_fixture_constants();
     }
+    if env::var_os("CARGO_FEATURE_C_CLIENTS").is_some() {
+        c_clients();
+    }
+}
+
+/// The C clients of libwrt_helper.a (`tests/c/memory_test.c`,
+/// `tests/c/atomics_test.c`), compiled freestanding with
+/// `-DWRT_BAREMETAL` (`tests/c/runtime.h`: the hooks of
+/// `src/c_clients.rs`), each with its own entry point, and linked into the
+/// image with the archive named by `WRT_HELPER_LIB` (built for this
+/// image's platform: `cargo build --profile helper -p wrt-helper --target
+/// aarch64-unknown-none --features platform-baremetal` or
+/// `platform-zephyr`).
+fn c_clients() {
+    let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets it"));
+    let root = manifest.join("..");
+    let out = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
+    println!("cargo::rerun-if-env-changed=WRT_HELPER_LIB");
+    let lib = env::var("WRT_HELPER_LIB").unwrap_or_else(|_| {
+        panic!(
+            "feature c-clients: set WRT_HELPER_LIB to libwrt_helper.a built for this image's \
+             platform (scripts/baremetal-test does)"
+        )
+    });
+    println!("cargo::rerun-if-changed={lib}");
+    let cc = env::var("WRT_FIXTURE_CC").unwrap_or_else(|_| "aarch64-linux-gnu-gcc".into());
+    for (test, entry) in [
+        ("memory_test", "wrt_c_memory_test"),
+        ("atomics_test", "wrt_c_atomics_test"),
+    ] {
+        let src = root.join(format!("tests/c/{test}.c"));
+        println!("cargo::rerun-if-changed={}", src.display());
+        let obj = out.join(format!("{test}.o"));
+        let status = Command::new(&cc)
+            .args(["-std=c11", "-O2", "-Wall", "-Wextra", "-Werror"])
+            .args(["-ffreestanding", "-fno-builtin", "-fno-pic", "-fno-pie"])
+            .args(["-fno-stack-protector", "-fno-asynchronous-unwind-tables"])
+            .arg("-mno-outline-atomics")
+            .arg("-DWRT_BAREMETAL")
+            .arg(format!("-DWRT_TEST_ENTRY={entry}"))
+            .arg(format!("-I{}", root.join("include").display()))
+            .arg(format!("-I{}", root.join("tests/c").display()))
+            .arg("-c")
+            .arg(&src)
+            .arg("-o")
+            .arg(&obj)
+            .status()
+            .unwrap_or_else(|e| panic!("cannot run {cc}: {e}"));
+        assert!(status.success(), "{cc} failed on {}", src.display());
+        println!("cargo::rustc-link-arg-bins={}", obj.display());
+    }
+    println!(
+        "cargo::rerun-if-changed={}",
+        root.join("tests/c/runtime.h").display()
+    );
+    println!(
+        "cargo::rerun-if-changed={}",
+        root.join("include/wrt_helper.h").display()
+    );
+    println!("cargo::rustc-link-arg-bins={lib}");
 }
 
 fn zephyr_fixture_constants() {
@@ -74,6 +134,10 @@ fn zephyr_fixture_constants() {
     out += &format!(
         "/// `K_SYSCALL_K_FUTEX_WAKE` of the inputs.\npub const SYS_FUTEX_WAKE: u64 = {};\n",
         ids["K_SYSCALL_K_FUTEX_WAKE"]
+    );
+    out += &format!(
+        "/// `K_SYSCALL_K_UPTIME_TICKS` of the inputs.\npub const SYS_UPTIME_TICKS: u64 = {};\n",
+        ids["K_SYSCALL_K_UPTIME_TICKS"]
     );
     out += &format!(
         "/// `K_SYSCALL_LIMIT` of the inputs.\npub const SYS_LIMIT: u64 = {};\n",
@@ -150,6 +214,12 @@ fn zephyr_fixture_constants() {
     if kconfig.get("TIMEOUT_64BIT") == Some(&"y") {
         cmd.arg("-DCONFIG_TIMEOUT_64BIT=1");
     }
+    // wrt_helper.h: the integrator's `wrt_zephyr_futexes` table.
+    cmd.arg(format!("-I{}", manifest.join("../include").display()));
+    println!(
+        "cargo::rerun-if-changed={}",
+        manifest.join("../include/wrt_helper.h").display()
+    );
     cmd.arg(manifest.join("src/zephyr_shim.c"))
         .arg("-o")
         .arg(&obj);

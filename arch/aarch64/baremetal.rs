@@ -12,7 +12,7 @@
 //! | `cntkctl`, `set_cntkctl` | `mrs`/`msr CNTKCTL_EL1` | the timer event stream (EL1) |
 //! | `irq_save`, `irq_restore` | `mrs daif; msr daifset, #3` / `msr daif` | the futex bucket lock (EL1) |
 //! | `tpidrro_el0` | `mrs TPIDRRO_EL0` | Zephyr: user or supervisor thread |
-//! | `zephyr_syscall2`, `zephyr_syscall3` | `svc #3`, id in `x8` | Zephyr user-mode system calls |
+//! | `zephyr_syscall0`, `zephyr_syscall2`, `zephyr_syscall3` | `svc #3`, id in `x8` | Zephyr user-mode system calls |
 //!
 //! The wait loop is Linux's `__cmpwait` (`arch/arm64/include/asm/cmpxchg.h`):
 //! `sevl; wfe` empties the event register, `ldaxr` arms the exclusive
@@ -248,6 +248,34 @@ pub(crate) fn tpidrro_el0() -> u64 {
         asm!("mrs {}, tpidrro_el0", out(reg) v, options(nomem, nostack, preserves_flags));
     }
     v
+}
+
+/// `uintptr_t zephyr_syscall0(uintptr_t id)`: a Zephyr arm64 user-mode
+/// system call with no argument (`arch_syscall_invoke0`).
+///
+/// Register map: `x8` = call id (in, clobbered), `x0` = result (out);
+/// `svc #3` (`_SVC_CALL_SYSTEM_CALL`). Clobbers: `x0`, `x8`, flags (not
+/// assumed preserved); the kernel restores every other register
+/// (`z_arm64_do_syscall`). A 64-bit result (`k_uptime_ticks`' `int64_t`)
+/// comes back whole in `x0` on arm64 (`gen_syscalls.py` splits it only
+/// where a register is narrower).
+///
+/// # Safety
+/// As for `zephyr_syscall2`.
+#[cfg(wrt_os = "zephyr")]
+#[inline]
+pub(crate) unsafe fn zephyr_syscall0(id: usize) -> usize {
+    let r: usize;
+    // SAFETY: the caller vouches for the call and its memory effects.
+    unsafe {
+        asm!(
+            "svc #3",
+            lateout("x0") r,
+            inlateout("x8") id => _,
+            options(nostack)
+        );
+    }
+    r
 }
 
 /// `uintptr_t zephyr_syscall2(uintptr_t a0, uintptr_t a1, uintptr_t id)`:

@@ -144,6 +144,14 @@ pub fn run() -> u32 {
     r.run("bump/concurrent_reservations_never_overlap", || {
         concurrent_reserve(&scratch)
     });
+    #[cfg(feature = "c-clients")]
+    crate::c_clients::run(&mut r);
+    #[cfg(not(feature = "c-clients"))]
+    r.run("c/clients", || {
+        Ok(wrt_platform::conformance::Verdict::Skipped(
+            "built without the feature c-clients (scripts/baremetal-test links them)",
+        ))
+    });
     r.finish()
 }
 

@@ -26,6 +26,8 @@ mod sched;
 
 #[cfg(all(target_os = "none", feature = "baremetal"))]
 mod baremetal_suite;
+#[cfg(all(target_os = "none", feature = "c-clients"))]
+mod c_clients;
 #[cfg(all(target_os = "none", feature = "zephyr"))]
 mod zephyr_fixture;
 #[cfg(all(target_os = "none", feature = "zephyr"))]

@@ -290,6 +290,22 @@ pub fn run(n: usize, affinity: &dyn Fn(usize) -> u32, f: &(dyn Fn(usize) + Sync)
     }
 }
 
+/// Starts a thread running `f(arg)` on a core in `affinity` and returns
+/// at once (the C clients' `pthread_create`, `c_clients.rs`); the caller
+/// learns of its end through `f` itself. Called from core 0's home
+/// context, like [`run`].
+#[cfg(feature = "c-clients")]
+pub fn start(f: &'static (dyn Fn(usize) + Sync), arg: usize, affinity: u32) {
+    let daif = rt::irq_save();
+    lock();
+    // SAFETY: `f` is 'static.
+    unsafe { spawn_locked(f, arg, affinity) };
+    let idle = idle_cores(affinity, usize::MAX);
+    unlock();
+    rt::kick(idle);
+    rt::irq_restore(daif);
+}
+
 /// The home context of cores 1..3: wait for ticks forever.
 pub fn idle() -> ! {
     loop {

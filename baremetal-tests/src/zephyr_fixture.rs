@@ -279,6 +279,31 @@ extern "C" fn wrt_fixture_futex_wake(futex: *mut KFutex, wake_all: i32) -> i32 {
     futex_wake(futex, wake_all != 0)
 }
 
+/// The emulated `k_uptime_ticks`: the generic timer in kernel ticks
+/// (`CONFIG_SYS_CLOCK_TICKS_PER_SEC` of the inputs).
+fn uptime_ticks() -> i64 {
+    let ticks = u128::from(rt::counter()) * u128::from(inputs::TICKS_PER_SEC)
+        / u128::from(rt::frequency().max(1));
+    ticks as i64
+}
+
+/// Called by `z_impl_k_uptime_ticks` in `zephyr_shim.c`.
+#[unsafe(no_mangle)]
+extern "C" fn wrt_fixture_uptime_ticks() -> i64 {
+    UPTIME_CALLS.fetch_add(1, Ordering::Relaxed);
+    uptime_ticks()
+}
+
+/// `k_uptime_ticks` calls so far: (supervisor, `svc #3`).
+pub fn uptime_calls() -> (usize, usize) {
+    (
+        UPTIME_CALLS.load(Ordering::Relaxed),
+        UPTIME_SVCS.load(Ordering::Relaxed),
+    )
+}
+static UPTIME_CALLS: AtomicUsize = AtomicUsize::new(0);
+static UPTIME_SVCS: AtomicUsize = AtomicUsize::new(0);
+
 /// The `svc #3` entry (`rt::wrt_sync`): dispatch on `x8` like
 /// `z_arm64_do_syscall`, with interrupts back on while the call runs (as
 /// Zephyr does) if the caller had them on; the result goes to x0, and the
@@ -290,7 +315,10 @@ pub fn svc(frame: &mut Frame) {
     if irqs_were_on {
         rt::irq_enable();
     }
-    let r = if id == inputs::SYS_FUTEX_WAIT {
+    let r = if id == inputs::SYS_UPTIME_TICKS {
+        UPTIME_SVCS.fetch_add(1, Ordering::Relaxed);
+        uptime_ticks()
+    } else if id == inputs::SYS_FUTEX_WAIT {
         record(Call {
             kind: Kind::Wait,
             via_svc: true,
@@ -301,7 +329,7 @@ pub fn svc(frame: &mut Frame) {
             a3: 0,
         });
         // The marshaller's union: the int is the low 32 bits of x1.
-        futex_wait(a0 as *mut KFutex, a1 as u32 as i32, a2)
+        i64::from(futex_wait(a0 as *mut KFutex, a1 as u32 as i32, a2))
     } else if id == inputs::SYS_FUTEX_WAKE {
         record(Call {
             kind: Kind::Wake,
@@ -312,7 +340,7 @@ pub fn svc(frame: &mut Frame) {
             a2: 0,
             a3: 0,
         });
-        futex_wake(a0 as *mut KFutex, a1 & 0xff != 0)
+        i64::from(futex_wake(a0 as *mut KFutex, a1 & 0xff != 0))
     } else {
         record(Call {
             kind: Kind::BadSyscall,
@@ -324,11 +352,12 @@ pub fn svc(frame: &mut Frame) {
             a3: 0,
         });
         println!("FIXTURE: svc #3 with unknown id {id}");
-        -inputs::ENOSYS
+        i64::from(-inputs::ENOSYS)
     };
     let _ = rt::irq_save(); // masked again until the eret
-    // The marshaller returns (uintptr_t) of the int: sign-extended.
-    frame.x[0] = i64::from(r) as u64;
+    // The marshaller returns (uintptr_t) of the int: sign-extended (the
+    // int64_t of k_uptime_ticks whole).
+    frame.x[0] = r as u64;
     frame.x[1] = 0xdead_0001;
     frame.x[2] = 0xdead_0002;
     frame.x[8] = 0xdead_0008;

@@ -60,6 +60,7 @@ pub fn run() -> u32 {
         );
     }
     r.run("zephyr/auto_mode_follows_tpidrro_el0", auto_mode);
+    r.run("zephyr/uptime_ticks_in_both_modes", uptime);
     r.run(
         "zephyr/uncontended_wait_makes_one_kernel_call",
         one_kernel_call,
@@ -101,6 +102,14 @@ pub fn run() -> u32 {
             );
         }
     }
+    #[cfg(feature = "c-clients")]
+    crate::c_clients::run(&mut r);
+    #[cfg(not(feature = "c-clients"))]
+    r.run("c/clients", || {
+        Ok(wrt_platform::conformance::Verdict::Skipped(
+            "built without the feature c-clients (scripts/baremetal-test links them)",
+        ))
+    });
     r.finish()
 }
 
@@ -380,6 +389,33 @@ fn auto_mode() -> Outcome {
     }
     set_tpidrro(0);
     check_eq!(via, [false, true], "trapped with the bit clear / set");
+    Ok(Verdict::Passed)
+}
+
+/// `k_uptime_ticks` (the C ABI's clock): a supervisor call to
+/// `z_impl_k_uptime_ticks`, and `svc #3` with the build's id in user mode;
+/// both read the same, forward-moving clock.
+fn uptime() -> Outcome {
+    let (calls0, svcs0) = fx::uptime_calls();
+    let a = kernel::uptime_ticks(Mode::Supervisor);
+    spin_for(Duration::from_millis(2));
+    let b = kernel::uptime_ticks(Mode::User);
+    let (calls1, svcs1) = fx::uptime_calls();
+    check_eq!(
+        (calls1 - calls0, svcs1 - svcs0),
+        (1, 1),
+        "z_impl_k_uptime_ticks calls, svc #3 calls"
+    );
+    let (a, b) = match (a, b) {
+        (Ok(a), Ok(b)) => (a, b),
+        e => return Err(Failure::new(format_args!("uptime_ticks failed: {e:?}"))),
+    };
+    // 2 ms at the inputs' tick rate, less one tick of rounding.
+    let min = (2 * inputs::TICKS_PER_SEC / 1000).saturating_sub(1) as i64;
+    check!(
+        a >= 0 && b - a >= min,
+        "ticks {a} then {b}: not {min} apart"
+    );
     Ok(Verdict::Passed)
 }
 

@@ -5,16 +5,18 @@
  * proposal's wait/notify tests. Built six ways by scripts/c-tests, like
  * memory_test.c. The -nostdlib builds (-DWRT_NOLIBC) have no threads, so
  * they run the single-threaded cases; the libc builds add pthread waiters
- * that a notify really wakes.
+ * that a notify really wakes, and so does the qemu-system image of
+ * baremetal-tests/ (-DWRT_BAREMETAL: runtime.h's threads run on other
+ * cores than the notifier).
  *
  * Prints "c-atomics-test: N passed, M failed" and exits with M != 0.
  */
-#ifndef WRT_NOLIBC
+#if !defined(WRT_NOLIBC) && !defined(WRT_BAREMETAL)
 #define _DEFAULT_SOURCE /* usleep, clock_gettime under -std=c11 */
 #endif
 #include "wrt_helper.h"
 
-#ifndef WRT_NOLIBC
+#if !defined(WRT_NOLIBC) && !defined(WRT_BAREMETAL) /* runtime.h has them there */
 #include <pthread.h>
 #include <time.h>
 #include <unistd.h>

@@ -245,6 +245,12 @@ pub mod mach_msg {
     pub const MSG_SUCCESS: i32 = 0;
     /// `MACH_SEND_INTERRUPTED`: the send did not happen; send again.
     pub const SEND_INTERRUPTED: i32 = 0x1000_0007;
+    /// `MACH_SEND_INVALID_RIGHT`: a right in the body may not be sent
+    /// (for instance an immovable one).
+    pub const SEND_INVALID_RIGHT: i32 = 0x1000_000a;
+    /// `MACH_SEND_NO_GRANT_DEST`: the destination accepts no ports in the
+    /// body.
+    pub const SEND_NO_GRANT_DEST: i32 = 0x1000_0016;
     /// `MACH_SEND_INVALID_OPTIONS` (a mach_msg2 CFI violation).
     pub const SEND_INVALID_OPTIONS: i32 = 0x1000_0013;
     /// `MACH_RCV_TOO_LARGE`.

@@ -26,6 +26,13 @@
 //! calls the builder asks for); no page is copied until written. If the
 //! kernel refuses a run, the new reservation is released and the error
 //! returned (`KERN_*` mapped by [`KernReturn::errno`](super::abi::KernReturn::errno)).
+//! Whether the kernel accepts this task's (control) port as the request's
+//! `src_task` port descriptor is not verified here; if it refuses it
+//! (`MACH_SEND_INVALID_RIGHT` / `MACH_SEND_NO_GRANT_DEST`,
+//! [`snapshot_by_copy`]), that run is made writable, filled with
+//! `mach_vm_copy` (no descriptor needed) and given its protection back:
+//! still copy-on-write where `vm_map_copy_overwrite` can share the pages,
+//! else a copy.
 //!
 //! `copy_within(&r, dst, src, len)` uses `mach_vm_copy` only when
 //! [`copy_path`] returns [`CopyPath::VmCopy`]: `dst`, `src` and `len` page
@@ -280,6 +287,16 @@ pub fn in_bounds(off: usize, len: usize, total: usize) -> Result<()> {
 pub const CLONE_REMAP_FLAGS: i32 =
     super::consts::vm_flags::FIXED | super::consts::vm_flags::OVERWRITE;
 
+/// Whether a refused snapshot run is copied with `mach_vm_copy` instead:
+/// when the kernel would not take this task's port as the request's
+/// `src_task` descriptor (`MACH_SEND_INVALID_RIGHT`, e.g. an immovable
+/// task control port, or `MACH_SEND_NO_GRANT_DEST`). `mach_vm_copy` names
+/// the task only as the destination, so it needs no descriptor.
+pub fn snapshot_by_copy(refused: super::abi::KernReturn) -> bool {
+    use super::consts::mach_msg as m;
+    matches!(refused.raw(), m::SEND_INVALID_RIGHT | m::SEND_NO_GRANT_DEST)
+}
+
 /// The `mach_vm_remap` of one run of a snapshot: pages `[first, first +
 /// n)` of the reservation at `src_base` mapped copy-on-write over the same
 /// pages of the one at `dst_base`, in `task` (source and target).
@@ -311,9 +328,10 @@ mod imp {
     use core::ptr::{self, NonNull};
     use core::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
+    use super::super::abi::KernReturn;
     use super::super::builder::{Inheritance, MacOsAllocatorBuilder, MaxProtection};
     use super::super::code::sync_icache;
-    use super::super::consts::{prot, sysctl, vm_inherit, vm_prot};
+    use super::super::consts::{mach_msg, prot, sysctl, vm_inherit, vm_prot};
     use super::super::purgeable::PurgeableRegion;
     use super::super::sys;
     use super::*;
@@ -414,6 +432,8 @@ mod imp {
             let page = self.page();
             let table = self.table(src);
             let dst_table = self.table(dst);
+            // Once the kernel refused the descriptor, it refuses it again.
+            let mut by_copy = false;
             for (first, n, access) in table.runs(0, src.len() / page) {
                 if access == Access::None {
                     continue;
@@ -422,14 +442,28 @@ mod imp {
                 let to = dst.base().as_ptr().wrapping_add(off);
                 let (src_base, dst_base) =
                     (src.base().as_ptr() as usize, dst.base().as_ptr() as usize);
-                let got = sys::with_task(|task| {
-                    let r = clone_run(task, src_base, dst_base, first, n, page);
-                    // SAFETY: the target run lies in `dst`, fresh and
-                    // unreferenced; OVERWRITE replaces its inaccessible pages.
-                    unsafe { super::super::mig::vm_remap(task, &r) }
-                })?;
-                if got.address != to as u64 {
-                    return Err(Errno::FAULT);
+                let remapped = if by_copy {
+                    Err(KernReturn::from_raw(mach_msg::SEND_INVALID_RIGHT))
+                } else {
+                    sys::with_task(|task| {
+                        let r = clone_run(task, src_base, dst_base, first, n, page);
+                        // SAFETY: the target run lies in `dst`, fresh and
+                        // unreferenced; OVERWRITE replaces its inaccessible
+                        // pages.
+                        unsafe { super::super::mig::vm_remap(task, &r) }
+                    })
+                };
+                match remapped {
+                    Ok(got) if got.address == to as u64 => {}
+                    Ok(_) => return Err(Errno::FAULT),
+                    Err(k) if snapshot_by_copy(k) => {
+                        by_copy = true;
+                        let from = src_base.wrapping_add(off);
+                        // SAFETY: as above; the run is made writable for
+                        // the copy, then given the source's protection.
+                        unsafe { self.copy_run(from, to, len, access) }?;
+                    }
+                    Err(k) => return Err(k.into()),
                 }
                 dst_table.set(first, n, access);
                 if access == Access::ReadExec {
@@ -439,6 +473,30 @@ mod imp {
                 self.harden(to, len)?;
             }
             Ok(())
+        }
+
+        /// The fallback of a snapshot run ([`snapshot_by_copy`]): make the
+        /// target run writable, `mach_vm_copy` the source run into it
+        /// (copy-on-write where the kernel can), then give it `access`.
+        ///
+        /// # Safety
+        /// `[to, to + len)` is a fresh run of a reservation of ours that
+        /// nothing refers to; `[from, from + len)` is readable.
+        unsafe fn copy_run(
+            &self,
+            from: usize,
+            to: *mut u8,
+            len: usize,
+            access: Access,
+        ) -> Result<()> {
+            // SAFETY: the caller's contract.
+            unsafe { sys::mprotect(to, len, prot::READ | prot::WRITE) }?;
+            sys::with_task(|task| {
+                // SAFETY: source readable, target writable (just made so).
+                unsafe { super::super::mig::vm_copy(task, from as u64, len as u64, to as u64) }
+            })?;
+            // SAFETY: the run now holds the copy; nothing refers to it.
+            unsafe { sys::mprotect(to, len, access_bits(access)) }
         }
 
         /// Copies `len` bytes from offset `src` to offset `dst` of `r`
@@ -847,5 +905,17 @@ mod tests {
         assert_eq!(r.flags, CLONE_REMAP_FLAGS);
         assert!(r.copy, "copy-on-write, not shared");
         assert_eq!(r.inheritance, 1, "VM_INHERIT_DEFAULT = COPY");
+    }
+
+    #[test]
+    fn snapshot_fallback_errors() {
+        use super::super::abi::KernReturn;
+        // The two refusals of the port descriptor fall back to vm_copy ...
+        assert!(snapshot_by_copy(KernReturn::from_raw(0x1000_000a)));
+        assert!(snapshot_by_copy(KernReturn::from_raw(0x1000_0016)));
+        // ... everything else is the clone's error.
+        for code in [1, 3, 4, 46, 0x1000_0003, -300, -303] {
+            assert!(!snapshot_by_copy(KernReturn::from_raw(code)), "{code:#x}");
+        }
     }
 }

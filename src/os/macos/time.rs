@@ -54,16 +54,35 @@ impl Timebase {
     /// Nanoseconds in `ticks`, rounded up, saturating at `u64::MAX`.
     pub fn ticks_to_ns_ceil(self, ticks: u64) -> u64 {
         let n = u128::from(ticks) * u128::from(self.numer);
-        let ns = n.div_ceil(u128::from(self.denom));
-        u64::try_from(ns).unwrap_or(u64::MAX)
+        div_ceil_u32(n, self.denom).unwrap_or(u64::MAX)
     }
 
     /// Ticks in `ns` nanoseconds, rounded up (so a deadline is never
     /// earlier than asked), or `None` when they do not fit in `u64`.
     pub fn ns_to_ticks_ceil(self, ns: u128) -> Option<u64> {
         let t = ns.checked_mul(u128::from(self.denom))?;
-        u64::try_from(t.div_ceil(u128::from(self.numer))).ok()
+        div_ceil_u32(t, self.numer)
     }
+}
+
+/// `ceil(n / d)` for a non-zero 32-bit `d`, or `None` when it does not fit
+/// in `u64`: long division in 32-bit digits with 64-bit divisions only. A
+/// `u128` division would call compiler-rt's `__udivti3`, whose member in
+/// the macOS `compiler_builtins` carries an unwind entry naming
+/// `rust_eh_personality`, which a C program linking `libwrt_helper.a` does
+/// not define (`scripts/check-macos` links one).
+fn div_ceil_u32(n: u128, d: u32) -> Option<u64> {
+    let d = u64::from(d);
+    let (hi, lo) = ((n >> 64) as u64, n as u64);
+    if hi >= d {
+        return None; // the quotient needs more than 64 bits
+    }
+    // Each step divides a value below d * 2^32 (< 2^64): hi < d, r1 < d.
+    let x1 = (hi << 32) | (lo >> 32);
+    let (q1, r1) = (x1 / d, x1 % d);
+    let x0 = (r1 << 32) | (lo & 0xffff_ffff);
+    let (q0, r0) = (x0 / d, x0 % d);
+    ((q1 << 32) | q0).checked_add(u64::from(r0 != 0))
 }
 
 /// An absolute point on the `mach_absolute_time` clock.
@@ -167,6 +186,23 @@ mod tests {
         // Saturation and overflow.
         assert_eq!(M1.ticks_to_ns_ceil(u64::MAX), u64::MAX);
         assert_eq!(UNIT.ns_to_ticks_ceil(u128::from(u64::MAX) + 1), None);
+        // The long division against u128's own, around the 32- and
+        // 64-bit digit boundaries.
+        for n in [
+            0u128,
+            1,
+            41,
+            1 << 32,
+            (1 << 64) - 1,
+            1 << 64,
+            (1 << 96) + 12345,
+            u128::MAX,
+        ] {
+            for d in [1u32, 3, 125, 0xffff_ffff] {
+                let want = u64::try_from(n.div_ceil(u128::from(d))).ok();
+                assert_eq!(div_ceil_u32(n, d), want, "{n} / {d}");
+            }
+        }
     }
 
     #[test]

@@ -137,6 +137,8 @@ unsafe extern "C" {
     ) -> *mut u8;
     /// `void k_heap_free(struct k_heap *h, void *mem)`.
     pub(crate) fn k_heap_free(h: *mut KHeap, mem: *mut u8);
+    /// `int64_t z_impl_k_uptime_ticks(void)` (`kernel/timeout.c`).
+    fn z_impl_k_uptime_ticks() -> i64;
 }
 
 /// How to reach the kernel (see the [module docs](self)).
@@ -237,4 +239,21 @@ pub fn futex_wake(mode: Mode, futex: &KFutex, wake_all: bool) -> Result<u32> {
         _ => unsafe { z_impl_k_futex_wake(p, wake_all) },
     };
     wake_result(r)
+}
+
+/// `k_uptime_ticks()` through `mode`: kernel ticks since boot
+/// ([`config::TICKS_PER_SEC`] a second); the wait queue's clock.
+pub fn uptime_ticks(mode: Mode) -> Result<i64> {
+    match mode.resolve() {
+        Mode::User => {
+            let id = config::K_SYSCALL_K_UPTIME_TICKS.ok_or(Errno::NOSYS)?;
+            // SAFETY: a user thread (mode); the id is this build's; the call
+            // takes no argument and touches no memory of ours.
+            let r = unsafe { arch::zephyr_syscall0(id) };
+            Ok(r as i64) // the whole int64_t comes back in x0 on arm64
+        }
+        // SAFETY: a supervisor thread (mode); the signature is
+        // kernel/timeout.c's.
+        _ => Ok(unsafe { z_impl_k_uptime_ticks() }),
+    }
 }
