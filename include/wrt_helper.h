@@ -273,6 +273,17 @@
 #define WRT_TRAP_USER 256
 
 /**
+ * Zephyr: the integrator defines, in C, the `k_futex` objects the
+ * atomics wait on: `struct k_futex wrt_zephyr_futexes[WRT_ZEPHYR_FUTEXES];`
+ * (C, so that the build registers them as kernel objects; Zephyr
+ * versions before the single-queue futex rewrite require it). Threads
+ * that call `wrt_atomic_*` need write access to them (user threads:
+ * in their memory domain). The Zephyr archive does not link without
+ * the symbol.
+ */
+#define WRT_ZEPHYR_FUTEXES 64
+
+/**
  * Result codes: `WRT_OK` or a negative `WRT_E_*`. Functions return them
  * as `int32_t` (or inside a negative `int64_t`).
  */
@@ -894,6 +905,54 @@ extern int32_t wrt_call(void (*fn)(void *ctx), void *ctx, wrt_trap_info *info);
  * an undefined instruction (SIGILL).
  */
 extern void wrt_trap_raise(int32_t code) __attribute__((noreturn));
+
+/**
+ * Bare metal: hands `len` bytes at `start` to the helper; every memory is
+ * carved from them (a bump allocator: reservations are taken from the
+ * top of what is left; a destroyed memory's space comes back only if it
+ * was the most recent reservation). Call once, before the first
+ * `wrt_memory_create` (which returns `WRT_E_OUT_OF_MEMORY` until then).
+ * The region needs no alignment (whole 4 KiB pages inside it are used)
+ * and may hold anything (memories are zeroed as they are handed out).
+ * Returns `WRT_OK`; `WRT_E_NULL` for a NULL `start`; `WRT_E_INVALID`
+ * when a region is already installed (it stays in use) or `start + len`
+ * wraps around. Defined only by the bare-metal archive (built with the
+ * feature `platform-baremetal`).
+ *
+ * # Safety
+ * `start..start + len` is readable and writable Normal memory for the
+ * rest of the program, and nothing else reads or writes it.
+ */
+int32_t wrt_baremetal_set_region(void *start, size_t len);
+
+/**
+ * Zephyr: hands `len` bytes at `start` to the helper, bump-allocated as
+ * on bare metal (`wrt_baremetal_set_region`, same rules and codes). Use
+ * either this or `wrt_zephyr_set_heap`, once, before the first
+ * `wrt_memory_create`; a second call of either returns `WRT_E_INVALID`.
+ * Defined only by the Zephyr archive (feature `platform-zephyr`).
+ *
+ * # Safety
+ * As for `wrt_baremetal_set_region`; user threads that use the memories
+ * need the region in their memory domain.
+ */
+int32_t wrt_zephyr_set_region(void *start, size_t len);
+
+/**
+ * Zephyr: every memory is allocated from `heap` (`K_HEAP_DEFINE`, or
+ * `k_heap_init` over a region) with `k_heap_aligned_alloc` (4 KiB
+ * aligned, `K_NO_WAIT`) and freed with `k_heap_free` on destroy.
+ * `k_heap` calls are not system calls, so `wrt_memory_create` and
+ * `wrt_memory_destroy` must then run in supervisor threads. Returns
+ * `WRT_OK`, `WRT_E_NULL`, or `WRT_E_INVALID` when memory is already
+ * installed (this or `wrt_zephyr_set_region`). Defined only by the
+ * Zephyr archive.
+ *
+ * # Safety
+ * `heap` is an initialised `struct k_heap` that stays valid for the rest
+ * of the program.
+ */
+int32_t wrt_zephyr_set_heap(void *heap);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -47,7 +47,7 @@ pub mod wasm;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 
-#[cfg(all(feature = "capi", wrt_os = "linux"))]
+#[cfg(feature = "capi")]
 pub mod capi;
 
 /// Traps for AOT code (the machinery behind `wrt_call`); Linux only so far.

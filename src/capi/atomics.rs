@@ -9,7 +9,7 @@ use super::{
     Pages, Slot, View, WRT_E_DESTROYED, WRT_E_NOT_SHARED, WRT_E_OUT_OF_BOUNDS, WRT_E_UNALIGNED,
     WRT_MEMORY_SHARED, view, view_handle, with_memory, wrt_error, wrt_memory_t, wrt_memory_view_t,
 };
-use crate::wasm::atomics::{OsClock, WaitQueue, WaitResult};
+use crate::wasm::atomics::{WaitQueue, WaitResult};
 use crate::wasm::memory::LinearMemory;
 
 // Wasm memory is little-endian: `expected` is compared with the word as the
@@ -17,11 +17,9 @@ use crate::wasm::memory::LinearMemory;
 #[cfg(target_endian = "big")]
 compile_error!("wrt-platform: the Wasm atomics C ABI assumes a little-endian host");
 
-#[cfg(wrt_os = "linux")]
-type DefaultFutex = crate::os::linux::LinuxFutex;
-
-/// The one queue of the process.
-static QUEUE: WaitQueue<DefaultFutex, OsClock> = WaitQueue::new(DefaultFutex {}, OsClock);
+/// The one queue of the process, on the platform's futex and clock.
+static QUEUE: WaitQueue<super::platform::Futex, super::platform::Clock> =
+    WaitQueue::new(super::platform::FUTEX, super::platform::CLOCK);
 
 /// `wrt_atomic_wait*` result: woken by a notify that counted this waiter.
 pub const WRT_WAIT_OK: i32 = 0;

@@ -54,8 +54,10 @@ mod trap;
 #[cfg(wrt_os = "linux")]
 pub use trap::*;
 
-#[cfg(wrt_os = "linux")]
-type Pages = crate::os::linux::LinuxPages;
+mod platform;
+pub use platform::hooks::*;
+
+type Pages = platform::Pages;
 
 /// A linear-memory handle; `0` is never valid.
 pub type wrt_memory_t = u64;
@@ -701,7 +703,7 @@ fn config(initial_pages: u64, maximum_pages: u64, flags: u32) -> Result<MemoryCo
 
 fn create(initial_pages: u64, maximum_pages: u64, flags: u32) -> Result<wrt_memory_t, wrt_error> {
     let cfg = config(initial_pages, maximum_pages, flags)?;
-    let pages = Pages::new().map_err(|_| WRT_E_OS)?;
+    let pages = platform::pages(&cfg)?;
     let start = NEXT.fetch_add(1, Ordering::Relaxed);
     for k in 0..WRT_MAX_MEMORIES {
         let i = (start + k) % WRT_MAX_MEMORIES;

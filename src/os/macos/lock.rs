@@ -2,7 +2,7 @@
 //! / `__ulock_wake` with `UL_UNFAIR_LOCK`, so the kernel knows the owner
 //! and applies priority inheritance to it while others wait.
 //!
-//! # Lock word (`os_unfair_lock`, libplatform `src/os/lock.c`)
+//! # Lock word (`os_unfair_lock`, apple-oss-distributions/libplatform `src/os/lock.c`)
 //!
 //! One `u32`:
 //!
@@ -22,7 +22,9 @@
 //!   then `__ulock_wait2(UL_UNFAIR_LOCK | ULF_NO_ERRNO, word, seen, 0, 0)`
 //!   (no timeout); the kernel sleeps only if the word still equals `seen`.
 //!   A positive return (other waiters remain) makes the next owner store
-//!   `self` with bit 0 clear, so its unlock wakes them.
+//!   `self` with bit 0 clear, so its unlock wakes them. (libplatform's
+//!   `_os_unfair_lock_lock_slow` is the same loop on `__ulock_wait` with a
+//!   timeout of 0 µs; wait2 with 0 ns is the same call in the kernel.)
 //! * **unlock**: swap → 0. If the old word was exactly `self` nobody waits;
 //!   otherwise (bit 0 clear) `__ulock_wake(UL_UNFAIR_LOCK | ULF_NO_ERRNO,
 //!   word, 0)`, which wakes one waiter and hands the boost to it.
@@ -230,8 +232,9 @@ mod imp {
                     };
                 // The kernel refuses to make a thread wait for itself; a
                 // second `lock` on this thread can never succeed.
+                // (Not checkable for the anonymous owner, `MACH_PORT_DEAD`.)
                 assert!(
-                    !is_owner(seen, name),
+                    name == u32::MAX || !is_owner(seen, name),
                     "MacOsUnfairLock: locked twice by one thread"
                 );
                 let waiting = waiting_value(seen);
