@@ -278,7 +278,7 @@ mod imp {
         /// [`with_timeout`](Self::with_timeout).
         pub fn new() -> Result<Self> {
             let kq = sys::kqueue()?;
-            let this = KqueuePressure {
+            let mut this = KqueuePressure {
                 kq,
                 level: PressureLevel::Normal,
                 timeout: Some(Duration::ZERO),
@@ -302,10 +302,10 @@ mod imp {
                 return Err(Errno::IO);
             }
             registration_result(&receipt)?;
-            Ok(KqueuePressure {
-                level: pressure_level()?,
-                ..this
-            })
+            // Not `KqueuePressure { level, ..this }`: that would copy the
+            // fields and drop `this`, closing the kqueue being returned.
+            this.level = pressure_level()?;
+            Ok(this)
         }
 
         /// How long each [`level`](PressureSource::level) waits for an event:
