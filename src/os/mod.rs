@@ -6,7 +6,7 @@
 //!
 //! | platform | module | state |
 //! |---|---|---|
-//! | Linux x86_64 / aarch64 | [`linux`] | `PageAllocator` + `FutexLike` + capability probe |
+//! | Linux x86_64 / aarch64 | `linux` | `PageAllocator` + `FutexLike` + capability probe |
 //! | macOS arm64 | `macos` | `PageAllocator` + `FutexLike` + purgeable, pressure, code pages; built and checked, not executed |
 //! | QNX 7.1 aarch64 | `qnx` | `PageAllocator` + `FutexLike`; built and checked, not executed |
 //! | Zephyr aarch64 | `zephyr` | `PageAllocator` (`BumpPages`, `KHeapPages`) + `FutexLike` (`ZephyrFutex`, supervisor or `svc #3`); builds and links, fixture tests under qemu-system, not run on Zephyr |
