@@ -54,9 +54,21 @@
 //! contended or not: fine for the memory grow lock, which guards an
 //! `mprotect` anyway, not for a hot fine-grained lock.
 //!
+//! # Structure and evidence
+//!
+//! The protocol is [`RawUnfairLock`], generic over [`UlockOps`] (the two
+//! ulock calls and the owner's name). On macOS `MacOsUnfairLock` binds it
+//! to the raw traps; the host tests run the same code on 8 threads over an
+//! emulated ulock with the kernel's compare-under-lock semantics: mutual
+//! exclusion and no lost wake-up (a planted bug, an unlock that skips the
+//! wake, makes that test fail with "lost wake-up"). Not executed on a Mac.
+//!
 //! Not recursive: a thread that locks twice panics (libplatform aborts,
 //! `_os_unfair_lock_recursive_abort`) rather than spin on a wait the kernel
 //! refuses.
+
+use core::hint::spin_loop;
+use core::sync::atomic::{AtomicU32, Ordering};
 
 use super::abi::xnu;
 use super::consts::ulock;
@@ -166,29 +178,163 @@ pub fn wake_again(r: Result<u32>) -> bool {
 /// The `UL_UNFAIR_LOCK` operation word for both calls.
 pub const OP: u32 = ulock::UL_UNFAIR_LOCK | ulock::ULF_NO_ERRNO;
 
+/// The kernel side of the protocol: what [`RawUnfairLock`] needs from
+/// XNU (the `imp` binding on macOS; an emulation in the host tests).
+pub trait UlockOps {
+    /// The calling thread's port name (bits 0 and 1 set).
+    fn self_name(&self) -> u32;
+    /// `__ulock_wait2(UL_UNFAIR_LOCK | ULF_NO_ERRNO, word, seen, 0, 0)`:
+    /// sleeps unless the word no longer equals `seen`; the number of other
+    /// waiters left, or the errno.
+    fn wait(&self, word: &AtomicU32, seen: u32) -> Result<u32>;
+    /// `__ulock_wake(UL_UNFAIR_LOCK | ULF_NO_ERRNO, word, 0)`: wakes one
+    /// waiter (`ENOENT` when none).
+    fn wake(&self, word: &AtomicU32) -> Result<u32>;
+}
+
+/// The lock word and the `os_unfair_lock` protocol over any [`UlockOps`]
+/// (module docs). [`MacOsUnfairLock`](self) binds it to XNU; the host tests
+/// run it on threads over an emulated ulock.
+#[derive(Debug, Default)]
+#[repr(transparent)]
+pub struct RawUnfairLock {
+    word: AtomicU32,
+}
+
+impl RawUnfairLock {
+    /// An unlocked lock.
+    pub const fn new() -> Self {
+        Self {
+            word: AtomicU32::new(0),
+        }
+    }
+
+    /// Takes the lock for the thread `k.self_name()` names; returns that
+    /// name, which [`unlock`](Self::unlock) needs.
+    pub fn lock<K: UlockOps>(&self, k: &K) -> u32 {
+        let name = k.self_name();
+        let mut more_waiters = false;
+        loop {
+            let want = acquired_value(name, more_waiters);
+            let mut seen =
+                match self
+                    .word
+                    .compare_exchange(0, want, Ordering::Acquire, Ordering::Relaxed)
+                {
+                    Ok(_) => return name,
+                    Err(seen) => seen,
+                };
+            // The kernel refuses to make a thread wait for itself; a second
+            // `lock` on this thread can never succeed. (Not checkable for
+            // the anonymous owner, `MACH_PORT_DEAD`.)
+            assert!(
+                name == u32::MAX || !is_owner(seen, name),
+                "MacOsUnfairLock: locked twice by one thread"
+            );
+            let waiting = waiting_value(seen);
+            if waiting != seen {
+                match self.word.compare_exchange(
+                    seen,
+                    waiting,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => seen = waiting,
+                    // Changed meanwhile (released, or another waiter cleared
+                    // the bit): start over.
+                    Err(_) => continue,
+                }
+            }
+            match wait_step(k.wait(&self.word, seen)) {
+                WaitStep::Retry { more_waiters: m } => more_waiters = m,
+                WaitStep::Corrupt => {
+                    spin_loop();
+                    more_waiters = true;
+                }
+            }
+        }
+    }
+
+    /// Takes the lock if it is free; the owner's name on success.
+    pub fn try_lock<K: UlockOps>(&self, k: &K) -> Option<u32> {
+        let name = k.self_name();
+        self.word
+            .compare_exchange(0, owner_value(name), Ordering::Acquire, Ordering::Relaxed)
+            .ok()
+            .map(|_| name)
+    }
+
+    /// Releases the lock taken by the thread named `name`, waking one
+    /// waiter if any may sleep.
+    pub fn unlock<K: UlockOps>(&self, k: &K, name: u32) {
+        let old = self.word.swap(0, Ordering::Release);
+        match released(old, name) {
+            Released::Quiet => {}
+            Released::Wake | Released::NotOwner => self.wake_one(k),
+        }
+    }
+
+    /// Whether some thread holds the lock now (a snapshot).
+    pub fn is_locked(&self) -> bool {
+        self.word.load(Ordering::Relaxed) != 0
+    }
+
+    /// Releases the lock whoever holds it, and wakes a waiter.
+    ///
+    /// # Safety
+    /// Only where the holder can no longer use it: in the child of a
+    /// `fork()` (the holder, another thread of the parent, does not exist
+    /// there) while the child has a single thread.
+    pub unsafe fn force_unlock<K: UlockOps>(&self, k: &K) {
+        if self.word.swap(0, Ordering::Release) != 0 {
+            self.wake_one(k);
+        }
+    }
+
+    fn wake_one<K: UlockOps>(&self, k: &K) {
+        while wake_again(k.wake(&self.word)) {}
+    }
+}
+
 #[cfg(wrt_os = "macos")]
 pub use imp::{MacOsUnfairLock, MacOsUnfairLockGuard};
 
 #[cfg(wrt_os = "macos")]
 mod imp {
-    use core::hint::spin_loop;
-    use core::sync::atomic::{AtomicU32, Ordering};
+    use core::sync::atomic::AtomicU32;
 
     use super::super::sys;
     use super::*;
 
-    /// This thread's port name (see the [module docs](super) for the two
-    /// traps). `MACH_PORT_NULL` (0) cannot come back for a live thread; if
-    /// it did, `MACH_PORT_DEAD` (all ones) is used, which the kernel
-    /// accepts as an anonymous owner.
-    fn self_name() -> u32 {
-        let name = sys::thread_self_trap();
-        if name == 0 {
-            return u32::MAX;
+    /// XNU's side of the protocol (module docs).
+    #[derive(Copy, Clone, Debug, Default)]
+    struct Xnu;
+
+    impl UlockOps for Xnu {
+        /// This thread's port name (see the [module docs](super) for the
+        /// two traps). `MACH_PORT_NULL` (0) cannot come back for a live
+        /// thread; if it did, `MACH_PORT_DEAD` (all ones) is used, which the
+        /// kernel accepts as an anonymous owner.
+        fn self_name(&self) -> u32 {
+            let name = sys::thread_self_trap();
+            if name == 0 {
+                return u32::MAX;
+            }
+            // Drop the reference the trap added; the thread keeps its own.
+            let _ = sys::with_task(|task| sys::mach_port_deallocate(task, name));
+            name
         }
-        // Drop the reference the trap added; the thread keeps its own.
-        let _ = sys::with_task(|task| sys::mach_port_deallocate(task, name));
-        name
+
+        fn wait(&self, word: &AtomicU32, seen: u32) -> Result<u32> {
+            // SAFETY: `word` is a live AtomicU32 only accessed atomically;
+            // the kernel reads it with copyin_atomic32.
+            unsafe { sys::ulock_wait2_no_errno(OP, word.as_ptr().cast(), u64::from(seen)) }
+        }
+
+        fn wake(&self, word: &AtomicU32) -> Result<u32> {
+            // SAFETY: ulock_wake only hashes the address.
+            unsafe { sys::ulock_wake_no_errno(OP, word.as_ptr().cast()) }
+        }
     }
 
     /// An `os_unfair_lock`-compatible lock (see the [module docs](super)).
@@ -196,7 +342,7 @@ mod imp {
     #[derive(Debug, Default)]
     #[repr(transparent)]
     pub struct MacOsUnfairLock {
-        word: AtomicU32,
+        raw: RawUnfairLock,
     }
 
     /// Holds a [`MacOsUnfairLock`]; unlocks on drop.
@@ -211,105 +357,41 @@ mod imp {
         /// An unlocked lock.
         pub const fn new() -> Self {
             Self {
-                word: AtomicU32::new(0),
+                raw: RawUnfairLock::new(),
             }
         }
 
         /// Takes the lock, sleeping in the kernel while another thread
         /// holds it (that thread inherits the waiter's priority).
         pub fn lock(&self) -> MacOsUnfairLockGuard<'_> {
-            let name = self_name();
-            let mut more_waiters = false;
-            loop {
-                let want = acquired_value(name, more_waiters);
-                let mut seen =
-                    match self
-                        .word
-                        .compare_exchange(0, want, Ordering::Acquire, Ordering::Relaxed)
-                    {
-                        Ok(_) => return MacOsUnfairLockGuard { lock: self, name },
-                        Err(seen) => seen,
-                    };
-                // The kernel refuses to make a thread wait for itself; a
-                // second `lock` on this thread can never succeed.
-                // (Not checkable for the anonymous owner, `MACH_PORT_DEAD`.)
-                assert!(
-                    name == u32::MAX || !is_owner(seen, name),
-                    "MacOsUnfairLock: locked twice by one thread"
-                );
-                let waiting = waiting_value(seen);
-                if waiting != seen {
-                    match self.word.compare_exchange(
-                        seen,
-                        waiting,
-                        Ordering::Relaxed,
-                        Ordering::Relaxed,
-                    ) {
-                        Ok(_) => seen = waiting,
-                        // Changed meanwhile (released, or another waiter
-                        // cleared the bit): start over.
-                        Err(_) => continue,
-                    }
-                }
-                // SAFETY: `word` is a live AtomicU32 only accessed
-                // atomically; the kernel reads it with copyin_atomic32.
-                let r = unsafe {
-                    sys::ulock_wait2_no_errno(OP, self.word.as_ptr().cast(), u64::from(seen))
-                };
-                match wait_step(r) {
-                    WaitStep::Retry { more_waiters: m } => more_waiters = m,
-                    WaitStep::Corrupt => {
-                        spin_loop();
-                        more_waiters = true;
-                    }
-                }
-            }
+            let name = self.raw.lock(&Xnu);
+            MacOsUnfairLockGuard { lock: self, name }
         }
 
         /// Takes the lock if it is free.
         pub fn try_lock(&self) -> Option<MacOsUnfairLockGuard<'_>> {
-            let name = self_name();
-            self.word
-                .compare_exchange(0, owner_value(name), Ordering::Acquire, Ordering::Relaxed)
-                .ok()
-                .map(|_| MacOsUnfairLockGuard { lock: self, name })
+            let name = self.raw.try_lock(&Xnu)?;
+            Some(MacOsUnfairLockGuard { lock: self, name })
         }
 
         /// Whether some thread holds the lock now (a snapshot).
         pub fn is_locked(&self) -> bool {
-            self.word.load(Ordering::Relaxed) != 0
+            self.raw.is_locked()
         }
 
         /// Releases the lock whoever holds it, and wakes a waiter.
         ///
         /// # Safety
-        /// Only where the holder can no longer use it: in the child of a
-        /// `fork()` (the holder, another thread of the parent, does not
-        /// exist there) while the child has a single thread.
+        /// As for [`RawUnfairLock::force_unlock`].
         pub unsafe fn force_unlock(&self) {
-            if self.word.swap(0, Ordering::Release) != 0 {
-                self.wake_one();
-            }
-        }
-
-        fn wake_one(&self) {
-            loop {
-                // SAFETY: ulock_wake only hashes the address.
-                let r = unsafe { sys::ulock_wake_no_errno(OP, self.word.as_ptr().cast()) };
-                if !wake_again(r) {
-                    return;
-                }
-            }
+            // SAFETY: forwarded.
+            unsafe { self.raw.force_unlock(&Xnu) }
         }
     }
 
     impl Drop for MacOsUnfairLockGuard<'_> {
         fn drop(&mut self) {
-            let old = self.lock.word.swap(0, Ordering::Release);
-            match released(old, self.name) {
-                Released::Quiet => {}
-                Released::Wake | Released::NotOwner => self.lock.wake_one(),
-            }
+            self.lock.raw.unlock(&Xnu, self.name);
         }
     }
 }
@@ -409,5 +491,134 @@ mod tests {
         assert!(!wake_again(err(e::ENOENT)));
         assert!(!wake_again(Ok(0)));
         assert!(!wake_again(err(e::EINVAL)));
+    }
+
+    /// An emulated ulock with the kernel's semantics for `UL_UNFAIR_LOCK`:
+    /// the compare happens under the same lock a wake takes (the `ull`
+    /// lock in `sys_ulock.c`), a wake wakes one registered waiter or
+    /// answers `ENOENT`, a wait returns how many other waiters remain.
+    #[derive(Default)]
+    struct Emulated {
+        state: std::sync::Mutex<(u32, u32)>, // (waiters, wake tokens)
+        cv: std::sync::Condvar,
+    }
+
+    std::thread_local! {
+        static NAME: core::cell::Cell<u32> = const { core::cell::Cell::new(0) };
+    }
+    static NEXT: AtomicU32 = AtomicU32::new(1);
+    static SLEEPS: AtomicU32 = AtomicU32::new(0);
+
+    impl UlockOps for Emulated {
+        fn self_name(&self) -> u32 {
+            NAME.with(|n| {
+                if n.get() == 0 {
+                    // Port names: index << 8, generation bits 0..1 set.
+                    n.set((NEXT.fetch_add(1, Ordering::Relaxed) << 8) | 3);
+                }
+                n.get()
+            })
+        }
+
+        fn wait(&self, word: &AtomicU32, seen: u32) -> Result<u32> {
+            let mut st = self.state.lock().unwrap();
+            if word.load(Ordering::Relaxed) != seen {
+                return Ok(st.0);
+            }
+            st.0 += 1;
+            SLEEPS.fetch_add(1, Ordering::Relaxed);
+            while st.1 == 0 {
+                st = self.cv.wait(st).unwrap();
+            }
+            st.1 -= 1;
+            st.0 -= 1;
+            Ok(st.0)
+        }
+
+        fn wake(&self, _word: &AtomicU32) -> Result<u32> {
+            let mut st = self.state.lock().unwrap();
+            if st.0 == st.1 {
+                // Every registered waiter already has a token: none left.
+                return Err(xnu(e::ENOENT));
+            }
+            st.1 += 1;
+            self.cv.notify_one();
+            Ok(0)
+        }
+    }
+
+    /// The protocol itself, on real threads over the emulated kernel:
+    /// mutual exclusion (a non-atomic counter behind the lock) and no lost
+    /// wake-up (the test ends). Small under Miri.
+    #[test]
+    fn protocol_excludes_and_never_loses_a_wakeup() {
+        use std::sync::Arc;
+        let (threads, rounds) = if cfg!(miri) { (3, 20) } else { (8, 500) };
+        struct Shared {
+            lock: RawUnfairLock,
+            k: Emulated,
+            count: core::cell::UnsafeCell<u64>,
+        }
+        // SAFETY: `count` is only touched while `lock` is held.
+        unsafe impl Sync for Shared {}
+        let sh = Arc::new(Shared {
+            lock: RawUnfairLock::new(),
+            k: Emulated::default(),
+            count: core::cell::UnsafeCell::new(0),
+        });
+        let start = Arc::new(std::sync::Barrier::new(threads));
+        let (done_tx, done) = std::sync::mpsc::channel();
+        let handles: std::vec::Vec<_> = (0..threads)
+            .map(|_| {
+                let (sh, start, done_tx) = (Arc::clone(&sh), Arc::clone(&start), done_tx.clone());
+                std::thread::spawn(move || {
+                    start.wait();
+                    for _ in 0..rounds {
+                        let name = sh.lock.lock(&sh.k);
+                        assert!(is_owner(sh.lock.word.load(Ordering::Relaxed), name));
+                        // SAFETY: the lock is held.
+                        let before = unsafe { *sh.count.get() };
+                        // Hold the lock across a reschedule, so the others
+                        // pile up as sleeping waiters.
+                        std::thread::yield_now();
+                        // SAFETY: still held.
+                        unsafe { *sh.count.get() = before + 1 };
+                        sh.lock.unlock(&sh.k, name);
+                    }
+                    done_tx.send(()).unwrap();
+                })
+            })
+            .collect();
+        // A lost wake-up leaves a waiter asleep forever: fail, not hang.
+        for _ in 0..threads {
+            done.recv_timeout(std::time::Duration::from_secs(60))
+                .expect("a waiter was never woken (lost wake-up)");
+        }
+        for h in handles {
+            h.join().unwrap();
+        }
+        // SAFETY: every thread has finished.
+        assert_eq!(unsafe { *sh.count.get() }, threads as u64 * rounds);
+        assert!(!sh.lock.is_locked());
+        assert_eq!(
+            *sh.k.state.lock().unwrap(),
+            (0, 0),
+            "no waiter, no token left"
+        );
+    }
+
+    #[test]
+    fn try_lock_and_force_unlock() {
+        let k = Emulated::default();
+        let l = RawUnfairLock::new();
+        let me = l.try_lock(&k).expect("free");
+        assert_eq!(l.word.load(Ordering::Relaxed), owner_value(me));
+        assert_eq!(l.try_lock(&k), None, "held");
+        // SAFETY: single-threaded test, as in a fork child.
+        unsafe { l.force_unlock(&k) };
+        assert!(!l.is_locked());
+        let me = l.lock(&k);
+        l.unlock(&k, me);
+        assert!(!l.is_locked());
     }
 }
