@@ -33,15 +33,12 @@ unsafe extern "C" {
     /// The Zephyr archive's region hook.
     #[cfg(feature = "zephyr")]
     fn wrt_zephyr_set_region(start: *mut c_void, len: usize) -> i32;
+    /// The Zephyr archive's `k_heap` hook.
+    #[cfg(feature = "zephyr")]
+    fn wrt_zephyr_set_heap(heap: *mut c_void) -> i32;
 }
 
-/// The region hook of this image's platform.
-#[cfg(feature = "baremetal")]
-const INSTALL: unsafe extern "C" fn(*mut c_void, usize) -> i32 = wrt_baremetal_set_region;
-#[cfg(feature = "zephyr")]
-const INSTALL: unsafe extern "C" fn(*mut c_void, usize) -> i32 = wrt_zephyr_set_region;
-
-/// Bytes handed to the helper with the platform's region hook.
+/// Bytes handed to the helper with the bare-metal region hook.
 const REGION: usize = 8 << 20;
 
 #[repr(C, align(4096))]
@@ -52,20 +49,48 @@ unsafe impl Sync for Region {}
 
 static C_REGION: Region = Region(core::cell::UnsafeCell::new([0; REGION]));
 
-/// Runs both C tests through `r`, after installing [`C_REGION`] with the
-/// platform's hook (`wrt_baremetal_set_region` or `wrt_zephyr_set_region`),
-/// which must return `WRT_OK` (0) once and `WRT_E_INVALID` (-4) after.
+/// Installs the helper's memory once, and checks that a second install
+/// and a NULL one are refused: `(first, second, null)`, expected
+/// `(WRT_OK, WRT_E_INVALID, WRT_E_NULL)`. Bare metal: [`C_REGION`] with
+/// `wrt_baremetal_set_region`. Zephyr: the fixture's `k_heap` with
+/// `wrt_zephyr_set_heap` (so the C tests run on `KHeapPages`; the
+/// bare-metal image covers the region allocator), then
+/// `wrt_zephyr_set_region`, refused.
+#[cfg(feature = "baremetal")]
+fn install() -> (i32, i32, i32) {
+    let region = C_REGION.0.get().cast::<c_void>();
+    // SAFETY: the region is static and used by nothing else.
+    let first = unsafe { wrt_baremetal_set_region(region, REGION) };
+    // SAFETY: as above; a second install must be refused.
+    let second = unsafe { wrt_baremetal_set_region(region, REGION) };
+    // SAFETY: NULL must be refused before anything is touched.
+    let null = unsafe { wrt_baremetal_set_region(core::ptr::null_mut(), REGION) };
+    (first, second, null)
+}
+
+/// See the bare-metal `install`.
+#[cfg(feature = "zephyr")]
+fn install() -> (i32, i32, i32) {
+    let heap = crate::zephyr_fixture::heap().as_ptr().cast::<c_void>();
+    // SAFETY: the fixture's heap is static and initialised, and only the
+    // helper allocates from it from here on (in supervisor threads: this
+    // image runs everything at EL1).
+    let first = unsafe { wrt_zephyr_set_heap(heap) };
+    let region = C_REGION.0.get().cast::<c_void>();
+    // SAFETY: must be refused (memory is installed): the region stays
+    // unused.
+    let second = unsafe { wrt_zephyr_set_region(region, REGION) };
+    // SAFETY: NULL must be refused before anything is touched.
+    let null = unsafe { wrt_zephyr_set_heap(core::ptr::null_mut()) };
+    (first, second, null)
+}
+
+/// Runs both C tests through `r`, after [`install`].
 pub fn run(r: &mut Runner) {
-    let install = INSTALL;
-    r.run("c/install_region_once", || {
-        let start = C_REGION.0.get().cast::<c_void>();
-        // SAFETY: the region is static and used by nothing else.
-        let first = unsafe { install(start, REGION) };
-        // SAFETY: as above; a second install must be refused.
-        let second = unsafe { install(start, REGION) };
-        // SAFETY: NULL must be refused before anything is touched.
-        let null = unsafe { install(core::ptr::null_mut(), REGION) };
-        crate::runner::check_eq!((first, second, null), (0, -4, -1), "install, again, NULL");
+    #[cfg(feature = "zephyr")]
+    let blocks_before = crate::zephyr_fixture::heap_blocks_used();
+    r.run("c/install_memory_once", || {
+        crate::runner::check_eq!(install(), (0, -4, -1), "install, again, NULL");
         Ok(Verdict::Passed)
     });
     r.run(
@@ -83,6 +108,15 @@ pub fn run(r: &mut Runner) {
             status("atomics_test.c", unsafe { wrt_c_atomics_test() })
         },
     );
+    #[cfg(feature = "zephyr")]
+    r.run("c/destroyed_memories_went_back_to_the_k_heap", || {
+        crate::runner::check_eq!(
+            crate::zephyr_fixture::heap_blocks_used(),
+            blocks_before,
+            "k_heap blocks in use after the C tests destroyed every memory (before them)"
+        );
+        Ok(Verdict::Passed)
+    });
 }
 
 fn status(what: &str, failed: i32) -> Outcome {
