@@ -168,9 +168,11 @@ fn mte_enable(mode: u32, _include_tags: u16) -> Result<(), wrt_error> {
     Err(WRT_E_NOT_SUPPORTED)
 }
 
-/// Outside Linux the platform layer has no run-time probe yet: the OS and
-/// ISA are known at build time; the page size is the backend's, and no
-/// feature is claimed that was not checked.
+/// Outside Linux the platform layer has no run-time probe of hardware
+/// features yet: the OS and ISA are known at build time, the page size is
+/// the allocator's (0 on bare metal and Zephyr before their region or heap
+/// is installed), guard pages are claimed where the backend protects
+/// pages (macOS, QNX), and no hardware feature is claimed unchecked.
 #[cfg(not(wrt_os = "linux"))]
 fn detect() -> Result<wrt_platform_info_t, wrt_error> {
     let os = if cfg!(wrt_os = "macos") {
@@ -182,10 +184,11 @@ fn detect() -> Result<wrt_platform_info_t, wrt_error> {
     } else {
         WRT_OS_BAREMETAL
     };
+    let (page_size, protects) = super::platform::page_facts();
     Ok(wrt_platform_info_t {
         os,
         isa: ISA,
-        page_size: 0,
-        features: 0,
+        page_size,
+        features: if protects { WRT_FEATURE_GUARD_PAGES } else { 0 },
     })
 }

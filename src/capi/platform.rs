@@ -46,6 +46,16 @@ pub(super) fn pages(cfg: &MemoryConfig) -> Result<Pages, wrt_error> {
     new_pages()
 }
 
+/// The page size of the platform's allocator (0 while none is installed:
+/// bare metal and Zephyr before their hook) and whether it protects
+/// pages, for `wrt_platform_info` outside Linux.
+#[cfg(not(wrt_os = "linux"))]
+pub(super) fn page_facts() -> (u64, bool) {
+    use crate::page::PageAllocator;
+    let page_size = new_pages().map_or(0, |p| p.page_size() as u64);
+    (page_size, PAGE_PROTECTION)
+}
+
 // ---------------------------------------------------------------- Linux
 #[cfg(wrt_os = "linux")]
 mod imp {
