@@ -40,7 +40,6 @@
 #define PAGE_SIZE 65536
 #define MAX_EXCEPTION_SIZE PAGE_SIZE
 
-
 #if WASM_RT_USE_STACK_DEPTH_COUNT
 uint32_t wasm_rt_call_stack_depth;
 #endif
