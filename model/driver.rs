@@ -69,6 +69,10 @@ fn compare(model: &Model, handles: &[wrt_memory_t; SLOTS], after: &Op) {
 /// both; destroys every memory it made before returning.
 pub fn run_diff(data: &[u8], max_ops: usize) {
     let mut model = Model::default();
+    let mut info = wrt_platform_info_t::default();
+    // SAFETY: a valid out-pointer.
+    assert_eq!(unsafe { wrt_platform_info(&mut info) }, WRT_OK as i32);
+    model.mte = info.features & WRT_FEATURE_MTE != 0;
     let mut handles = [0; SLOTS];
     for op in Op::decode(data, max_ops) {
         if !model.allowed(&op) {

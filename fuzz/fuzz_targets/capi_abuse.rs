@@ -7,7 +7,7 @@
 use wrt_platform::capi::*;
 
 /// Codes the header documents, by entry point.
-const CREATE: &[i32] = &[0, -1, -3, -4, -7, -8, -9, -10];
+const CREATE: &[i32] = &[0, -1, -3, -4, -7, -8, -9, -10, -14];
 const RANGE: &[i32] = &[0, -2, -5, -6];
 const ATOMIC: &[i32] = &[-2, -5, -11, -12];
 
@@ -53,7 +53,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         let (a, b, c) = (next(), next(), next());
         // Lengths past 16 MiB mostly fail fast; keep valid ones small.
         let len = if c & 1 == 0 { c >> 40 } else { c };
-        match next() % 9 {
+        match next() % 15 {
             0 => {
                 let r = wrt_memory_grow(handle, a % 1024);
                 assert!(
@@ -83,6 +83,73 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
                     r == 0 || [-2, -5, -11].contains(&(r as i32)),
                     "notify -> {r}"
                 );
+            }
+            8 => {
+                // The view, and the atomics through it (or through a
+                // garbage pointer, never dereferenced).
+                let view = match b % 3 {
+                    0 => wrt_memory_view(handle),
+                    1 => c as usize as *const wrt_memory_view_t,
+                    _ => wrt_memory_view(handle).wrapping_byte_add(c as usize % 256),
+                };
+                let r = wrt_atomic_notify_view(view, a, b as u32);
+                assert!(
+                    r >= 0 || [-2, -5, -11].contains(&(r as i32)),
+                    "notify_view -> {r}"
+                );
+                let r = wrt_atomic_wait32_view(view, a, b as u32, 0);
+                assert!(
+                    r == 1 || r == 2 || ATOMIC.contains(&r),
+                    "wait32_view -> {r}"
+                );
+                let r = wrt_atomic_wait64_view(view, a, b, 0);
+                assert!(
+                    r == 1 || r == 2 || ATOMIC.contains(&r),
+                    "wait64_view -> {r}"
+                );
+            }
+            9 => {
+                let other = live
+                    .get(c as usize % live.len().max(1))
+                    .copied()
+                    .unwrap_or(c);
+                let r = wrt_memory_copy_between(handle, a, other, b, len);
+                assert!(RANGE.contains(&r), "copy_between -> {r}");
+            }
+            10 | 11 => {
+                // Host buffers of at most 4 KiB; a length past them is only
+                // passed with a NULL pointer (which must be refused).
+                let mut buf = vec![0u8; (c % 4096) as usize];
+                let (ptr, n) = if b & 1 == 0 {
+                    (buf.as_mut_ptr(), buf.len())
+                } else {
+                    (core::ptr::null_mut(), len as usize)
+                };
+                let r = if next() % 11 == 10 {
+                    // SAFETY: `ptr` is NULL or valid for `n` bytes.
+                    unsafe { wrt_memory_read(handle, a, ptr, n) }
+                } else {
+                    // SAFETY: as above, for reads.
+                    unsafe { wrt_memory_write(handle, a, ptr, n) }
+                };
+                assert!(
+                    r == 0 && (n == 0 || !ptr.is_null()) || [-1, -2, -5, -6].contains(&r),
+                    "host copy -> {r}"
+                );
+            }
+            12 => {
+                let (mut m, mut off) = (0, 0);
+                // SAFETY: valid out-pointers; the address is never dereferenced.
+                let r = unsafe { wrt_memory_at(a as usize as *const _, &mut m, &mut off) };
+                assert!(r == 0 || r == -15, "memory_at -> {r}");
+                if r == 0 {
+                    assert!(wrt_memory_size(m) >= 0, "memory_at found a live memory");
+                }
+            }
+            13 => {
+                let (max, flags) = (wrt_memory_maximum(handle), wrt_memory_flags(handle));
+                assert_eq!(max == -2, flags == -2);
+                assert!(max >= 0 || max == -2);
             }
             _ => assert!(!wrt_strerror(a as i32).is_null()),
         }

@@ -38,6 +38,7 @@ pub mod code {
     pub const OVER_MAXIMUM: i64 = -7;
     pub const UNALIGNED: i64 = -11;
     pub const NOT_SHARED: i64 = -12;
+    pub const NOT_SUPPORTED: i64 = -14;
     /// `wrt_atomic_wait*`: the value was not the expected one.
     pub const WAIT_NOT_EQUAL: i64 = 1;
     /// `wrt_atomic_wait*`: timed out.
@@ -51,7 +52,8 @@ pub mod flag {
     pub const MEMORY64: u32 = 2;
     pub const HUGE_PAGES: u32 = 4;
     pub const EXPLICIT_BOUNDS: u32 = 8;
-    pub const ALL: u32 = 15;
+    pub const MTE: u32 = 16;
+    pub const ALL: u32 = 31;
 }
 
 /// `WRT_NO_MAXIMUM`.
@@ -172,8 +174,8 @@ impl Op {
                         2 => 70_000,
                         _ => u64::from(b.u8() % 9),
                     },
-                    flags: match b.u8() % 16 {
-                        15 => b.u32(),
+                    flags: match b.u8() % 32 {
+                        31 => b.u32(),
                         f => u32::from(f) & flag::ALL,
                     },
                 },
@@ -279,19 +281,27 @@ pub enum Slot {
 pub struct Model {
     /// The slots.
     pub slots: [Slot; SLOTS],
+    /// Whether the machine has MTE (`WRT_FEATURE_MTE`): without it
+    /// `WRT_MEMORY_MTE` is `WRT_E_NOT_SUPPORTED`.
+    pub mte: bool,
 }
 
 impl Default for Model {
     fn default() -> Self {
         Model {
             slots: [Slot::Empty, Slot::Empty, Slot::Empty, Slot::Empty],
+            mte: false,
         }
     }
 }
 
-fn create(initial: u64, maximum: u64, flags: u32) -> Result<Memory, i64> {
+fn create(initial: u64, maximum: u64, flags: u32, mte: bool) -> Result<Memory, i64> {
     if flags & !flag::ALL != 0 {
         return Err(code::BAD_FLAGS);
+    }
+    let tagged = flags & flag::MTE != 0;
+    if tagged && !mte {
+        return Err(code::NOT_SUPPORTED);
     }
     let shared = flags & flag::SHARED != 0;
     let mem64 = flags & flag::MEMORY64 != 0;
@@ -302,6 +312,11 @@ fn create(initial: u64, maximum: u64, flags: u32) -> Result<Memory, i64> {
         maximum
     };
     if declared > limit || initial > declared || (shared && maximum == NO_MAXIMUM) {
+        return Err(code::INVALID);
+    }
+    if tagged {
+        // The driving thread never enables tag generation, so the memory
+        // would get tag 0 (IRG under Linux's default include mask): refused.
         return Err(code::INVALID);
     }
     // What the implementation reserves: 4 GiB (65536 pages) for a guarded
@@ -353,7 +368,7 @@ impl Model {
             if matches!(self.slots[slot], Slot::Live(_)) {
                 self.slots[slot] = Slot::Dead;
             }
-            return match create(initial, maximum, flags) {
+            return match create(initial, maximum, flags, self.mte) {
                 Ok(m) => {
                     self.slots[slot] = Slot::Live(m);
                     code::OK

@@ -144,6 +144,14 @@ pub extern "C" fn wrt_mte_enable_thread(mode: u32, include_tags: u16) -> i32 {
     }
 }
 
+/// Whether tagged memories can be made here (Linux aarch64 with MTE).
+pub(super) fn mte_available() -> bool {
+    #[cfg(all(wrt_os = "linux", target_arch = "aarch64"))]
+    return crate::os::linux::mte::available();
+    #[cfg(not(all(wrt_os = "linux", target_arch = "aarch64")))]
+    false
+}
+
 #[cfg(all(wrt_os = "linux", target_arch = "aarch64"))]
 fn mte_enable(mode: u32, include_tags: u16) -> Result<(), wrt_error> {
     use crate::errno::Errno;

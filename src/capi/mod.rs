@@ -125,7 +125,8 @@ pub const WRT_MEMORY_EXPLICIT_BOUNDS: u32 = 1 << 3;
 /// from it that strays past the maximum, or a pointer with another tag,
 /// faults in threads with tag checks on (`wrt_mte_enable_thread`, which
 /// the creating thread must have called: it chooses the tags).
-/// `WRT_E_NOT_SUPPORTED` where MTE is absent.
+/// `WRT_E_NOT_SUPPORTED` where MTE is absent (checked right after the
+/// flags); `WRT_E_INVALID` when the creating thread has not enabled tags.
 pub const WRT_MEMORY_MTE: u32 = 1 << 4;
 /// Every flag this version knows.
 pub const WRT_MEMORY_ALL_FLAGS: u32 = WRT_MEMORY_SHARED
@@ -703,6 +704,9 @@ fn config(initial_pages: u64, maximum_pages: u64, flags: u32) -> Result<MemoryCo
 
 fn create(initial_pages: u64, maximum_pages: u64, flags: u32) -> Result<wrt_memory_t, wrt_error> {
     let cfg = config(initial_pages, maximum_pages, flags)?;
+    if cfg.mte && !info::mte_available() {
+        return Err(WRT_E_NOT_SUPPORTED);
+    }
     let pages = platform::pages(&cfg)?;
     let start = NEXT.fetch_add(1, Ordering::Relaxed);
     for k in 0..WRT_MAX_MEMORIES {
