@@ -70,7 +70,8 @@
  * from it that strays past the maximum, or a pointer with another tag,
  * faults in threads with tag checks on (`wrt_mte_enable_thread`, which
  * the creating thread must have called: it chooses the tags).
- * `WRT_E_NOT_SUPPORTED` where MTE is absent.
+ * `WRT_E_NOT_SUPPORTED` where MTE is absent (checked right after the
+ * flags); `WRT_E_INVALID` when the creating thread has not enabled tags.
  */
 #define WRT_MEMORY_MTE (1 << 4)
 
