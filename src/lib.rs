@@ -53,6 +53,10 @@ pub mod capi;
 /// Traps for AOT code (the machinery behind `wrt_call`); Linux only so far.
 #[cfg(all(feature = "capi", wrt_os = "linux"))]
 mod trap;
+/// The trap entry points elsewhere: `WRT_E_NOT_SUPPORTED`, never a no-op.
+#[cfg(all(feature = "capi", not(wrt_os = "linux")))]
+#[path = "trap/unsupported.rs"]
+mod trap;
 
 pub use errno::Errno;
 pub use futex::{FutexLike, WaitOutcome};

@@ -48,10 +48,9 @@ mod atomics;
 mod info;
 pub use atomics::*;
 pub use info::*;
-// Traps need signals: Linux only so far (issue 16).
-#[cfg(wrt_os = "linux")]
+// Traps need signals: Linux only so far (issue 16); elsewhere the entry
+// points return WRT_E_NOT_SUPPORTED (src/trap/unsupported.rs).
 mod trap;
-#[cfg(wrt_os = "linux")]
 pub use trap::*;
 
 mod platform;

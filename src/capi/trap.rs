@@ -91,6 +91,10 @@ pub struct wrt_trap_info {
 /// previous action is reinstalled and the fault repeats, so the process
 /// dies of the same signal as without the helper. A handler installed
 /// after `wrt_trap_init` replaces ours: traps are then not caught.
+///
+/// Traps are implemented on Linux only: elsewhere (macOS, QNX, Zephyr,
+/// bare metal) this returns `WRT_E_NOT_SUPPORTED`, as does
+/// `wrt_thread_init`, and `wrt_call` refuses to run anything.
 #[unsafe(no_mangle)]
 pub extern "C" fn wrt_trap_init() -> i32 {
     crate::trap::os::init()
@@ -131,7 +135,8 @@ unsafe extern "C" {
     /// receives the trap's details, and is written only for a trap.
     /// Returns `WRT_E_NULL` (`fn` is NULL), `WRT_E_INVALID` (`wrt_trap_init`
     /// has not succeeded) or `WRT_E_TOO_MANY` (no free thread slot) without
-    /// running `fn`.
+    /// running `fn`. Where traps are not implemented (every platform but
+    /// Linux) it returns `WRT_E_NOT_SUPPORTED` and never runs `fn`.
     ///
     /// A trap unwinds exactly the innermost `wrt_call` of the calling
     /// thread: the frames of `fn` and of everything it called are dropped
@@ -164,6 +169,8 @@ unsafe extern "C" {
     /// functions it calls; never from code running inside a helper call
     /// (`wrt_memory_*`, `wrt_atomic_*`), which must not be left by a jump.
     /// Outside every `wrt_call` there is nothing to unwind to: it executes
-    /// an undefined instruction (SIGILL).
+    /// an undefined instruction (SIGILL). Where traps are not implemented
+    /// (every platform but Linux) it always does that: `udf #0x5752` on
+    /// aarch64, `ud2` on x86_64 (an undefined-instruction exception).
     pub fn wrt_trap_raise(code: i32) -> !;
 }
