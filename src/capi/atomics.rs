@@ -186,12 +186,7 @@ pub extern "C" fn wrt_atomic_notify(memory: wrt_memory_t, addr: u64, count: u32)
     if !v.shared || count == 0 || !QUEUE.may_have_waiters(word) {
         return 0;
     }
-    // Waiters: pin the memory, so that the queue's keys are still this
-    // memory's addresses while the notify takes its waiters.
-    match with_memory(memory, |_, _, _| QUEUE.notify(word, count)) {
-        Ok(n) => i64::from(n),
-        Err(code) => code as i64,
-    }
+    notify_queued(memory, word, count)
 }
 
 /// `wrt_atomic_wait32` for the memory whose view (from `wrt_memory_view`)
@@ -254,6 +249,16 @@ pub extern "C" fn wrt_atomic_notify_view(
     if !shared || count == 0 || !QUEUE.may_have_waiters(word) {
         return 0;
     }
+    notify_queued(memory, word, count)
+}
+
+/// The rest of a notify that may have waiters: pins the memory, so that
+/// the queue's keys are still this memory's addresses while the notify
+/// takes its waiters. Out of line, so the no-waiter path of the callers
+/// keeps its values in registers.
+#[cold]
+#[inline(never)]
+fn notify_queued(memory: wrt_memory_t, word: usize, count: u32) -> i64 {
     match with_memory(memory, |_, _, _| QUEUE.notify(word, count)) {
         Ok(n) => i64::from(n),
         Err(code) => code as i64,
