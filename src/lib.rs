@@ -50,11 +50,12 @@ pub mod conformance;
 #[cfg(feature = "capi")]
 pub mod capi;
 
-/// Traps for AOT code (the machinery behind `wrt_call`); Linux only so far.
-#[cfg(all(feature = "capi", wrt_os = "linux"))]
+/// Traps for AOT code (the machinery behind `wrt_call`): Linux, and macOS
+/// arm64 (built and checked, not executed).
+#[cfg(all(feature = "capi", any(wrt_os = "linux", wrt_os = "macos")))]
 mod trap;
 /// The trap entry points elsewhere: `WRT_E_NOT_SUPPORTED`, never a no-op.
-#[cfg(all(feature = "capi", not(wrt_os = "linux")))]
+#[cfg(all(feature = "capi", not(any(wrt_os = "linux", wrt_os = "macos"))))]
 #[path = "trap/unsupported.rs"]
 mod trap;
 

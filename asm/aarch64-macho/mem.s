@@ -13,6 +13,10 @@
     .text
     // Mach-O: C symbols carry a leading underscore; .private_extern is
     // ELF's .hidden; there is no .type/.size.
+    // One atom (as in trap.s): the object has .subsections_via_symbols, so
+    // every symbol after _wrt_arch_memset is an `.alt_entry` of it; ld64
+    // keeps the routines contiguous and in this order, and the `adr`s of
+    // _wrt_arch_mem_bounds are resolved by the assembler.
 
 // void *wrt_arch_memset(void *dst, int value, size_t n)
 //   in:  x0 = dst, w1 = value (low byte used), x2 = n
@@ -22,6 +26,7 @@
     .private_extern _wrt_arch_memset
     .p2align 4
 _wrt_arch_memset:
+Lmem_text_start:
     bti     c
     mov     x3, x0                      // x3 = cursor
     and     w1, w1, #0xff               // the byte, zero-extended into x1
@@ -50,6 +55,7 @@ Lset_done:
 // stp writes it, so an overlap shorter than a block is safe either way.
     .globl  _wrt_arch_memmove
     .private_extern _wrt_arch_memmove
+    .alt_entry _wrt_arch_memmove
     .p2align 4
 _wrt_arch_memmove:
     bti     c
@@ -88,4 +94,21 @@ Lfwd1:
     sub     x2, x2, #1
     b       Lfwd1
 Lmove_done:
+    ret
+Lmem_text_end:
+
+// struct { uintptr_t start, end; } wrt_arch_mem_bounds(void)
+//   out: x0 = wrt_arch_memset, x1 = one past the end of wrt_arch_memmove
+//   clobbers: nothing else (leaf)
+// For the trap handler (src/trap/mod.rs `in_helper`): a fault inside these
+// two routines is a fault in the helper's own code (a wrt_memory_fill/copy
+// racing a reset), never a Wasm trap, so it is never unwound.
+    .globl  _wrt_arch_mem_bounds
+    .private_extern _wrt_arch_mem_bounds
+    .alt_entry _wrt_arch_mem_bounds
+    .p2align 4
+_wrt_arch_mem_bounds:
+    bti     c
+    adr     x0, Lmem_text_start
+    adr     x1, Lmem_text_end
     ret

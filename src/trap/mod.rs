@@ -4,9 +4,9 @@
 //!
 //! | piece | where |
 //! |---|---|
-//! | `wrt_call` entry, `wrt_trap_resume`, `wrt_trap_raise`, the signal restorer | `asm/<isa>-elf/trap.s` |
+//! | `wrt_call` entry, `wrt_trap_resume`, `wrt_trap_raise`, the signal restorer / trampoline | `asm/<isa>-elf/trap.s`, `asm/aarch64-macho/trap.s` |
 //! | per-thread chains of `wrt_call` frames, the decision "is this fault a trap, which one" | this module (platform-neutral) |
-//! | handler installation, signal context access, alternate signal stacks | [`linux`] (raw `rt_sigaction`, `sigaltstack`) |
+//! | handler installation, signal context access, alternate signal stacks | [`linux`] (raw `rt_sigaction`, `sigaltstack`); `macos` (raw BSD `sigaction` with our `sa_tramp`, `sigaltstack`; built and checked, not executed) |
 //! | the C entry points (`wrt_trap_init`, `wrt_thread_init`, ...) | `src/capi/trap.rs` |
 //!
 //! # Per-thread state without libc
@@ -63,11 +63,17 @@ use crate::capi::{
 pub(crate) mod linux;
 #[cfg(wrt_os = "linux")]
 pub(crate) use linux as os;
+#[cfg(wrt_os = "macos")]
+pub(crate) mod macos;
+#[cfg(wrt_os = "macos")]
+pub(crate) use macos as os;
 
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 core::arch::global_asm!(include_str!("../../asm/x86_64-elf/trap.s"), options(raw));
 #[cfg(all(target_arch = "aarch64", target_os = "linux"))]
 core::arch::global_asm!(include_str!("../../asm/aarch64-elf/trap.s"), options(raw));
+#[cfg(all(target_arch = "aarch64", target_os = "macos"))]
+core::arch::global_asm!(include_str!("../../asm/aarch64-macho/trap.s"), options(raw));
 
 /// A `wrt_call` frame, on the stack of the thread that called `wrt_call`
 /// (built by `trap.s`; its offsets are pinned below). Resuming a trap means

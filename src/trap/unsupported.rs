@@ -1,5 +1,5 @@
 //! The trap entry points where traps are not implemented (QNX, Zephyr,
-//! bare metal, macOS until its backend lands): every `wrt_*` symbol of the
+//! bare metal): every `wrt_*` symbol of the
 //! header exists on every target, and none of them pretends.
 //!
 //! * `wrt_trap_init`, `wrt_thread_init` return `WRT_E_NOT_SUPPORTED` (the
@@ -11,7 +11,7 @@
 //! * `wrt_trap_raise` has no `wrt_call` to return to, so it stops the
 //!   program with the permanently undefined instruction `udf #0x5752`
 //!   (aarch64; `ud2` on x86_64): an undefined-instruction exception (SIGILL
-//!   on QNX and macOS, a synchronous exception with ESR_EL1.EC 0x00 on
+//!   on QNX, a synchronous exception with ESR_EL1.EC 0x00 on
 //!   Zephyr and bare metal, where the integrator's vector decides).
 //!
 //! Why per platform (also in the README): QNX delivers signals through its
@@ -19,8 +19,8 @@
 //! and has no alternate signal stack, and that path is not implemented; on
 //! Zephyr and bare metal EL1 a fault is a synchronous exception whose
 //! vector belongs to the integrator (Zephyr's kernel, the bare-metal
-//! harness), not to the helper, and the hook into it is not written yet;
-//! on macOS the BSD `sigaction` backend is not built yet.
+//! harness), not to the helper, and the hook into it is not written yet.
+//! (macOS has its own backend: `macos.rs`.)
 
 use core::ffi::c_void;
 

@@ -374,6 +374,98 @@ pub mod kern_return {
 /// `VM_INHERIT_COPY`, `osfmk/mach/vm_inherit.h`), for `mach_vm_remap`.
 pub const VM_INHERIT_DEFAULT: u32 = vm_inherit::COPY;
 
+/// Signals and signal delivery (traps; `src/trap/macos.rs`). Sources: XNU
+/// `bsd/kern/syscalls.master` (numbers), `bsd/sys/signal.h` (flags, signal
+/// and `si_code` numbers), `bsd/sys/ucontext.h` / `bsd/sys/_types/_ucontext.h`
+/// (`UC_*`), `bsd/dev/arm/unix_signal.c` (`sendsig`, `sigreturn`),
+/// `osfmk/mach/arm/_structs.h` (thread-state flags); the project's
+/// `traps-abi.md` section 2.
+pub mod signal {
+    /// `sigaction(sig, __sigaction *nsa, sigaction *osa)` (`46 AUE_SIGACTION`).
+    pub const SYS_SIGACTION: u32 = 46;
+    /// `sigaltstack(stack_t *nss, stack_t *oss)` (`53 AUE_SIGALTSTACK`).
+    pub const SYS_SIGALTSTACK: u32 = 53;
+    /// `sigreturn(ucontext *uctx, int infostyle, user_addr_t token)`
+    /// (`184 AUE_SIGRETURN`); loaded by `asm/aarch64-macho/trap.s`.
+    pub const SYS_SIGRETURN: u32 = 184;
+    /// `getpid()` (`20 AUE_GETPID`).
+    pub const SYS_GETPID: u32 = 20;
+    /// `kill(pid, signum, posix)` (`37 AUE_KILL`).
+    pub const SYS_KILL: u32 = 37;
+
+    /// `SIGBUS`: what a fault in a `PROT_NONE` guard raises on macOS
+    /// (`bsd/uxkern/ux_exception.c`: every EXC_BAD_ACCESS code but
+    /// `KERN_INVALID_ADDRESS`).
+    pub const SIGBUS: i32 = 10;
+    /// `SIGSEGV` (`KERN_INVALID_ADDRESS`, and protection faults in the main
+    /// thread's stack range).
+    pub const SIGSEGV: i32 = 11;
+
+    /// `SA_ONSTACK`: deliver on the alternate signal stack.
+    pub const SA_ONSTACK: i32 = 0x1;
+    /// `SA_NODEFER`: do not block the signal in its own handler.
+    pub const SA_NODEFER: i32 = 0x10;
+    /// `SA_SIGINFO`: three-argument handler (infostyle `UC_FLAVOR`).
+    pub const SA_SIGINFO: i32 = 0x40;
+    /// `SA_VALIDATE_SIGRETURN_FROM_SIGTRAMP` (private, `bsd/sys/signal.h`):
+    /// the first action installed with it turns on the kernel's sigreturn
+    /// token check (libplatform always sets it; our trampoline passes the
+    /// token through, so it passes).
+    pub const SA_VALIDATE_SIGRETURN_FROM_SIGTRAMP: i32 = 0x400;
+
+    /// `SIG_DFL`.
+    pub const SIG_DFL: usize = 0;
+    /// `SIG_IGN`.
+    pub const SIG_IGN: usize = 1;
+
+    /// `SS_ONSTACK`: the thread is running on its alternate stack.
+    pub const SS_ONSTACK: i32 = 1;
+    /// `SS_DISABLE`: no alternate stack.
+    pub const SS_DISABLE: i32 = 4;
+
+    /// `UC_TRAD`: infostyle of a one-argument handler.
+    pub const UC_TRAD: i32 = 1;
+    /// `UC_FLAVOR`: infostyle of an `SA_SIGINFO` handler, and what Apple's
+    /// `_sigtramp` (and ours) passes to `sigreturn`.
+    pub const UC_FLAVOR: i32 = 30;
+    /// `uc_mcsize` of an arm64 `mcontext64` (`sendsig`; `sigreturn` refuses
+    /// another size): `__darwin_arm_exception_state64` 16 +
+    /// `__darwin_arm_thread_state64` 272 + `__darwin_arm_neon_state64` 528.
+    pub const MCONTEXT64_SIZE: usize = 816;
+
+    /// `si_code` of SIGSEGV: address not mapped.
+    pub const SEGV_MAPERR: i32 = 1;
+    /// `si_code` of SIGSEGV: access not permitted (what arm64 `sendsig`
+    /// writes for every SIGSEGV).
+    pub const SEGV_ACCERR: i32 = 2;
+    /// `si_code` of SIGBUS: invalid alignment (what arm64 `sendsig` writes
+    /// for every SIGBUS).
+    pub const BUS_ADRALN: i32 = 1;
+    /// `si_code` of SIGBUS: nonexistent physical address.
+    pub const BUS_ADRERR: i32 = 2;
+    /// `si_code` of SIGBUS: object-specific hardware error.
+    pub const BUS_OBJERR: i32 = 3;
+    /// `si_code` `SI_USER` (`kill`), the first of the "sent" codes
+    /// (`SI_QUEUE` 0x10002, `SI_TIMER` 0x10003, `SI_ASYNCIO` 0x10004,
+    /// `SI_MESGQ` 0x10005).
+    pub const SI_USER: i32 = 0x10001;
+    /// `SI_MESGQ`, the last of the "sent" codes.
+    pub const SI_MESGQ: i32 = 0x10005;
+
+    /// ESR_EL1.EC of a data abort from EL0 (Arm ARM D24.2.41): the only
+    /// exception class a guard-page or stack-overflow access raises.
+    pub const ESR_EC_DABT_LOWER: u32 = 0x24;
+    /// Shift of ESR_EL1.EC.
+    pub const ESR_EC_SHIFT: u32 = 26;
+    /// `__darwin_arm_thread_state64.__flags`: pc is signed by the kernel
+    /// (arm64e), `__DARWIN_ARM_THREAD_STATE64_FLAGS_KERNEL_SIGNED_PC`.
+    pub const THREAD_STATE_FLAGS_KERNEL_SIGNED_PC: u32 = 0x4;
+    /// `__DARWIN_ARM_THREAD_STATE64_FLAGS_KERNEL_SIGNED_LR`.
+    pub const THREAD_STATE_FLAGS_KERNEL_SIGNED_LR: u32 = 0x8;
+    /// CPSR.BTYPE (bits 11:10), cleared when a context is redirected.
+    pub const CPSR_BTYPE: u32 = 0xC00;
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::errno as e;
@@ -670,5 +762,45 @@ mod tests {
             ]
         );
         assert_eq!([e::ESRCH, e::EOWNERDEAD], [3, 105]);
+    }
+
+    #[test]
+    fn signal_numbers_macos() {
+        use super::signal as s;
+        // bsd/kern/syscalls.master.
+        assert_eq!(
+            [s::SYS_SIGACTION, s::SYS_SIGALTSTACK, s::SYS_SIGRETURN],
+            [46, 53, 184]
+        );
+        assert_eq!([s::SYS_GETPID, s::SYS_KILL], [20, 37]);
+        // bsd/sys/signal.h.
+        assert_eq!([s::SIGBUS, s::SIGSEGV], [10, 11]);
+        assert_eq!(
+            [
+                s::SA_ONSTACK,
+                s::SA_NODEFER,
+                s::SA_SIGINFO,
+                s::SA_VALIDATE_SIGRETURN_FROM_SIGTRAMP
+            ],
+            [0x1, 0x10, 0x40, 0x400]
+        );
+        assert_eq!([s::SIG_DFL, s::SIG_IGN], [0, 1]);
+        assert_eq!([s::SS_ONSTACK, s::SS_DISABLE], [1, 4]);
+        assert_eq!([s::SEGV_MAPERR, s::SEGV_ACCERR], [1, 2]);
+        assert_eq!([s::BUS_ADRALN, s::BUS_ADRERR, s::BUS_OBJERR], [1, 2, 3]);
+        assert_eq!([s::SI_USER, s::SI_MESGQ], [0x10001, 0x10005]);
+        // bsd/sys/ucontext.h; unix_signal.c.
+        assert_eq!([s::UC_TRAD, s::UC_FLAVOR], [1, 30]);
+        assert_eq!(s::MCONTEXT64_SIZE, 16 + 272 + 528);
+        // Arm ARM; osfmk/mach/arm/_structs.h.
+        assert_eq!((s::ESR_EC_DABT_LOWER, s::ESR_EC_SHIFT), (0x24, 26));
+        assert_eq!(
+            [
+                s::THREAD_STATE_FLAGS_KERNEL_SIGNED_PC,
+                s::THREAD_STATE_FLAGS_KERNEL_SIGNED_LR,
+                s::CPSR_BTYPE
+            ],
+            [0x4, 0x8, 0xC00]
+        );
     }
 }

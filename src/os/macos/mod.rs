@@ -22,6 +22,7 @@
 //! | [`futex`] | [`MacOsFutex`] (`FutexLike`): `__ulock_wait2` / `__ulock_wait` / `__ulock_wake` |
 //! | [`purgeable`] | purgeable memory (`VM_FLAGS_PURGABLE`, `mach_vm_purgable_control`) |
 //! | [`pressure`] | memory-pressure level and available memory (`sysctlbyname`), polling helper, kqueue `EVFILT_MEMORYSTATUS` events |
+//! | [`signal`] | signal structures (`__sigaction`, `ucontext`, arm64 `mcontext64`) and the fault classification of the trap backend |
 //! | [`code`] | instruction-cache maintenance for code pages (`dc cvau` / `ic ivau`) |
 //! | `errno` | XNU error numbers |
 //!
@@ -63,6 +64,7 @@ pub mod mig;
 pub mod mm;
 pub mod pressure;
 pub mod purgeable;
+pub mod signal;
 pub mod time;
 
 #[cfg(wrt_os = "macos")]
