@@ -5,6 +5,10 @@
 //! * grow by one page vs "mmap a new region + copy + munmap the old"
 //!   (how WRT's QNX backend grows), at 1 MiB and 16 MiB of contents;
 //! * reset of a dirty 64 MiB memory vs `memset` of the same 64 MiB;
+//! * reset of a dirty memory plus re-touching it (one byte written per OS
+//!   page, the faults a decommitted page costs when used again) vs `memset`
+//!   of the same bytes (which leaves them resident: nothing to re-touch), at
+//!   256 KiB, 4 MiB and 64 MiB;
 //! * first touch of 256 MiB with and without transparent huge pages.
 //!
 //! Run: `cargo bench --bench memory --features capi`. Ratios go in README.md.
@@ -195,6 +199,60 @@ mod linux {
         g.finish();
     }
 
+    /// Reset + re-touch vs `memset`, per size. The memory is dirtied in
+    /// the (untimed) setup; the timed part is what a pool pays between two
+    /// instances that both use the whole initial memory.
+    pub fn reset_retouch(c: &mut Criterion) {
+        let mut g = c.benchmark_group("reset_retouch");
+        g.sample_size(20);
+        g.warm_up_time(Duration::from_millis(500));
+        g.measurement_time(Duration::from_secs(2));
+        for (name, bytes) in [
+            ("256KiB", 256u64 << 10),
+            ("4MiB", 4 << 20),
+            ("64MiB", 64 << 20),
+        ] {
+            let pages = bytes / PAGE as u64;
+            // The default policy, and decommit-all (`reset_zero_in_place`
+            // 0: what reset did before the threshold existed).
+            for (policy, threshold) in [("", None), ("decommit_all_", Some(0))] {
+                let mut cfg = MemoryConfig::new(pages);
+                cfg.bounds = Bounds::Explicit;
+                cfg.maximum_pages = Some(pages);
+                if let Some(t) = threshold {
+                    cfg.reset_zero_in_place = t;
+                }
+                let m = LinearMemory::new(LinuxPages::new().unwrap(), &cfg).unwrap();
+                let base = m.base().as_ptr();
+                g.bench_function(format!("wrt_reset_retouch_{policy}{name}"), |b| {
+                    b.iter_batched(
+                        || m.fill(0, 0xA5, bytes).unwrap(),
+                        |()| {
+                            // SAFETY: nothing else uses the memory.
+                            unsafe { m.reset(0) }.unwrap();
+                            for off in (0..bytes as usize).step_by(4096) {
+                                // SAFETY: inside the initial (committed) size.
+                                unsafe { base.wrapping_add(off).write_volatile(1) };
+                            }
+                        },
+                        BatchSize::PerIteration,
+                    )
+                });
+            }
+            let m = explicit(pages, pages, false);
+            let base = m.base().as_ptr();
+            g.bench_function(format!("memset_{name}"), |b| {
+                b.iter_batched(
+                    || m.fill(0, 0xA5, bytes).unwrap(),
+                    // SAFETY: `bytes` bytes from the base are committed.
+                    |()| unsafe { libc::memset(base.cast(), 0, bytes as usize) },
+                    BatchSize::PerIteration,
+                )
+            });
+        }
+        g.finish();
+    }
+
     pub fn first_touch(c: &mut Criterion) {
         const BYTES: usize = 256 << 20;
         let pages = (BYTES / PAGE) as u64;
@@ -227,6 +285,7 @@ criterion::criterion_group!(
     linux::grow,
     linux::grow_vs_copy,
     linux::reset,
+    linux::reset_retouch,
     linux::first_touch
 );
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]

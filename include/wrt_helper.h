@@ -578,16 +578,18 @@ int32_t wrt_memory_copy(wrt_memory_t memory, uint64_t dst, uint64_t src, uint64_
 
 /**
  * Brings a memory back to its initial size with zeroed contents (for
- * instance pooling), cheaply: pages are decommitted rather than cleared,
- * except the first `keep_resident_bytes` (rounded up to OS pages), which
- * are zeroed in place and stay resident; where the OS refuses to
- * decommit (for instance under `mlockall(MCL_FUTURE)`) the pages are
- * zeroed in place instead. Returns `WRT_OK`, `WRT_E_BAD_HANDLE`,
+ * instance pooling): the first `max(keep_resident_bytes, 64 MiB)` bytes
+ * of the initial size (rounded up to OS pages) are zeroed in place and
+ * stay resident (cheaper than decommitting pages that are used again: each
+ * would cost a fault in which the kernel zeroes it), the rest is
+ * decommitted; where the OS refuses to decommit (for instance under
+ * `mlockall(MCL_FUTURE)`) the pages are zeroed in place instead. Returns `WRT_OK`, `WRT_E_BAD_HANDLE`,
  * `WRT_E_INVALID` (shared memories never shrink) or `WRT_E_OS` (the OS
  * refused to make the pages past the initial size inaccessible; size and
  * contents are unchanged). Nothing may access the memory during the call.
  */
-int32_t wrt_memory_reset(wrt_memory_t memory, uint64_t keep_resident_bytes);
+int32_t wrt_memory_reset(wrt_memory_t memory,
+                         uint64_t keep_resident_bytes);
 
 /**
  * The view of a memory that compiled code reads in place (see

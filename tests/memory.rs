@@ -90,6 +90,9 @@ fn reset_zeroes_and_keeps_only_the_prefix_resident() {
     let mut cfg = MemoryConfig::new(2);
     cfg.bounds = Bounds::Explicit;
     cfg.maximum_pages = Some(4);
+    // Decommit all but `keep_resident` (the policy itself is tested in
+    // `reset_zeroes_in_place_up_to_the_threshold`).
+    cfg.reset_zero_in_place = 0;
     let m = LinearMemory::new(pages, &cfg).unwrap();
     assert_eq!(m.grow(2), Ok(2));
     m.fill(0, 0xEE, m.size_bytes()).unwrap();
@@ -540,5 +543,116 @@ fn huge_pages_are_advised() {
         }
         let flags = flags.expect("the memory's mapping is in smaps");
         assert!(flags.split_whitespace().any(|f| f == "hg"), "{flags}");
+    }
+}
+
+/// An allocator that records every `decommit` range (offset, len).
+struct Recording {
+    inner: LinuxPages,
+    decommits: std::sync::Mutex<Vec<(usize, usize)>>,
+}
+
+impl PageAllocator for Recording {
+    fn page_size(&self) -> usize {
+        self.inner.page_size()
+    }
+    fn reserve(&self, opts: &ReserveOptions) -> wrt_platform::errno::Result<Reservation> {
+        self.inner.reserve(opts)
+    }
+    unsafe fn commit(
+        &self,
+        r: &Reservation,
+        o: usize,
+        l: usize,
+    ) -> wrt_platform::errno::Result<()> {
+        // SAFETY: forwarded contract.
+        unsafe { self.inner.commit(r, o, l) }
+    }
+    unsafe fn protect(
+        &self,
+        r: &Reservation,
+        o: usize,
+        l: usize,
+        p: Protection,
+    ) -> wrt_platform::errno::Result<()> {
+        // SAFETY: forwarded contract.
+        unsafe { self.inner.protect(r, o, l, p) }
+    }
+    unsafe fn decommit(
+        &self,
+        r: &Reservation,
+        o: usize,
+        l: usize,
+    ) -> wrt_platform::errno::Result<()> {
+        self.decommits.lock().unwrap().push((o, l));
+        // SAFETY: forwarded contract.
+        unsafe { self.inner.decommit(r, o, l) }
+    }
+    unsafe fn release(&self, r: Reservation) -> wrt_platform::errno::Result<()> {
+        // SAFETY: forwarded contract.
+        unsafe { self.inner.release(r) }
+    }
+}
+
+/// The reset policy: the first `max(keep_resident, reset_zero_in_place)`
+/// bytes (OS pages, at most the initial size) are zeroed in place and stay
+/// resident, the rest is decommitted; what reaches the allocator's
+/// `decommit` and what is resident afterwards, for several thresholds and
+/// `keep_resident` values, on a 4-page memory grown to 6.
+#[test]
+fn reset_zeroes_in_place_up_to_the_threshold() {
+    let os = LinuxPages::new().unwrap().page_size() as u64;
+    let (init, cur) = (4 * PAGE, 6 * PAGE);
+    // (threshold, keep_resident, bytes zeroed in place)
+    let cases = [
+        (0, 0, 0),
+        (0, 1, os),
+        (1, 0, os),
+        (PAGE, 0, PAGE),
+        (PAGE, 2 * PAGE, 2 * PAGE),
+        (3 * PAGE, PAGE + 1, 3 * PAGE),
+        (init, 0, init),
+        (MemoryConfig::DEFAULT_RESET_ZERO_IN_PLACE, 0, init),
+        (u64::MAX, 0, init),
+        (0, u64::MAX, init),
+    ];
+    for (threshold, keep, zeroed) in cases {
+        let alloc = Recording {
+            inner: LinuxPages::new().unwrap(),
+            decommits: Default::default(),
+        };
+        let mut cfg = MemoryConfig::new(4);
+        cfg.bounds = Bounds::Explicit;
+        cfg.maximum_pages = Some(6);
+        cfg.reset_zero_in_place = threshold;
+        let m = LinearMemory::new(alloc, &cfg).unwrap();
+        assert_eq!(m.grow(2), Ok(4));
+        m.fill(0, 0xC3, cur).unwrap();
+        // SAFETY: nothing else uses the memory.
+        unsafe { m.reset(keep) }.unwrap();
+        let what = format!("threshold {threshold} keep {keep}");
+        assert_eq!(
+            *m.allocator().decommits.lock().unwrap(),
+            [(zeroed as usize, (cur - zeroed) as usize)],
+            "{what}: decommitted range"
+        );
+        assert_eq!(m.size_bytes(), init, "{what}");
+        assert_eq!(first_nonzero(&m), None, "{what}: reset left data");
+        // `first_nonzero` read every page: residency says nothing now.
+        // Check it on a second reset, before reading.
+        m.fill(0, 0xC3, init).unwrap();
+        // SAFETY: nothing else uses the memory.
+        unsafe { m.reset(keep) }.unwrap();
+        let resident = residency(m.base().as_ptr(), init as usize, os as usize);
+        let kept = (zeroed / os) as usize;
+        assert!(
+            resident[..kept].iter().all(|r| *r),
+            "{what}: zeroed prefix resident"
+        );
+        assert!(
+            resident[kept..].iter().all(|r| !r),
+            "{what}: the rest decommitted"
+        );
+        assert_eq!(first_nonzero(&m), None, "{what}: second reset left data");
     }
 }

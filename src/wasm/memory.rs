@@ -110,6 +110,14 @@ pub struct MemoryConfig {
     /// `os::linux::mte::enable` (else [`MemoryError::Invalid`]: its include
     /// mask allows no tag but 0). See the module docs, "Memory tagging".
     pub mte: bool,
+    /// How much of the initial size [`LinearMemory::reset`] zeroes in place
+    /// (keeping it resident) at least, whatever its `keep_resident`
+    /// argument; the rest is decommitted. Default
+    /// [`DEFAULT_RESET_ZERO_IN_PLACE`](Self::DEFAULT_RESET_ZERO_IN_PLACE);
+    /// 0 decommits everything but `keep_resident` (the behaviour before
+    /// this setting). See [`LinearMemory::reset`] for the measurements
+    /// behind the default.
+    pub reset_zero_in_place: u64,
 }
 
 impl MemoryConfig {
@@ -117,6 +125,9 @@ impl MemoryConfig {
     pub const DEFAULT_GUARD: u64 = (4 << 30) + WASM_PAGE_SIZE;
     /// Default for [`max_reservation`](Self::max_reservation): 4 GiB.
     pub const DEFAULT_MAX_RESERVATION: u64 = 4 << 30;
+    /// Default for [`reset_zero_in_place`](Self::reset_zero_in_place):
+    /// 64 MiB.
+    pub const DEFAULT_RESET_ZERO_IN_PLACE: u64 = 64 << 20;
 
     /// A 32-bit, unshared, guarded memory of `initial_pages` with no maximum.
     pub const fn new(initial_pages: u64) -> Self {
@@ -131,6 +142,7 @@ impl MemoryConfig {
             },
             max_reservation: Self::DEFAULT_MAX_RESERVATION,
             mte: false,
+            reset_zero_in_place: Self::DEFAULT_RESET_ZERO_IN_PLACE,
         }
     }
 }
@@ -174,6 +186,8 @@ pub struct LinearMemory<A: PageAllocator> {
     /// handing them out. Everything past `max(size, stale_end)` reads
     /// zero when committed. Changed only under `lock`.
     stale_end: AtomicU64,
+    /// [`MemoryConfig::reset_zero_in_place`].
+    reset_zero_in_place: u64,
     lock: GrowLock,
 }
 
@@ -360,6 +374,7 @@ impl<A: PageAllocator> LinearMemory<A> {
             memory64: cfg.memory64,
             tag: None,
             stale_end: AtomicU64::new(0),
+            reset_zero_in_place: cfg.reset_zero_in_place,
             lock: GrowLock::new(),
         };
         let mem = if tagged { mem.with_random_tag()? } else { mem };
@@ -550,10 +565,30 @@ impl<A: PageAllocator> LinearMemory<A> {
 
     /// Brings the memory back to its initial size with zeroed contents, for
     /// instance pooling: pages past the initial size become inaccessible
-    /// and are given back; the rest is decommitted (reads zero, costs no
-    /// memory until touched), except the first `keep_resident` bytes
-    /// (rounded up to OS pages, at most the initial size), which are
-    /// zeroed in place and stay resident. Shared memories cannot be reset.
+    /// and are given back. Of the initial size, the first
+    /// `max(keep_resident, reset_zero_in_place)` bytes (see
+    /// [`MemoryConfig::reset_zero_in_place`]; rounded up to OS pages, at
+    /// most the initial size) are zeroed in place and stay resident; the
+    /// rest is decommitted (reads zero, costs no memory until touched).
+    /// Shared memories cannot be reset.
+    ///
+    /// Why zero in place by default, up to 64 MiB: a decommitted page that
+    /// is used again costs a page fault, in which the kernel zeroes the
+    /// page itself, so decommit + re-touch does the zeroing `memset` does
+    /// plus a fault and the `madvise` walk: for resident pages that the
+    /// next instance uses, zeroing in place wins on every machine, not
+    /// just on one where it was measured. On the 2-core x86_64 VM of the
+    /// README, reset + re-touch with decommit took 15x to 51x a `memset`
+    /// of the same bytes at 256 KiB, 4 MiB and 64 MiB, and zeroing in
+    /// place 1.00x to 1.72x (README, Performance; `cargo bench --bench
+    /// memory --features capi -- reset_retouch`).
+    /// Decommit wins only for pages never touched (zeroing them in place
+    /// faults them in) or not touched again, and it gives memory back:
+    /// the threshold bounds that cost (at worst one fault per page up to
+    /// it, what a re-touch would cost anyway) and the memory a pooled
+    /// memory keeps resident. A caller that knows better passes
+    /// `keep_resident` (more kept) or sets the threshold (0: decommit all
+    /// but `keep_resident`).
     ///
     /// Reset succeeds completely or changes nothing. The one step that can
     /// fail comes first: making the pages past the initial size
@@ -576,7 +611,11 @@ impl<A: PageAllocator> LinearMemory<A> {
         let page = self.alloc.page_size() as u64;
         let cur = self.size.load(Ordering::Relaxed);
         let init = self.initial_pages * WASM_PAGE_SIZE;
-        let keep = keep_resident.min(init).next_multiple_of(page).min(init);
+        let keep = keep_resident
+            .max(self.reset_zero_in_place)
+            .min(init)
+            .next_multiple_of(page)
+            .min(init);
         let (keep_u, init_u, cur_u) = (to_usize(keep)?, to_usize(init)?, to_usize(cur)?);
         let base = self.base().as_ptr();
         if cur > init {
