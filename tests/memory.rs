@@ -125,15 +125,41 @@ fn residency(base: *mut u8, len: usize, os_page: usize) -> Vec<bool> {
     vec.iter().map(|b| b & 1 != 0).collect()
 }
 
-/// An allocator whose `commit` fails half-way (commits the first OS page,
-/// then reports ENOMEM) while `FAIL` is set: the OS refusing in the middle
-/// of a grow.
-struct HalfFailing {
+/// The one fault-injecting allocator of these tests: `LinuxPages`, except
+/// that while a switch is set it refuses what the OS may refuse, and it
+/// records every `decommit` range (offset, len).
+/// * `fail_commit`: `commit` commits the first OS page, then reports ENOMEM
+///   (the OS refusing in the middle of a grow).
+/// * `refuse_decommit`: `decommit` does nothing and reports EINVAL (as
+///   `MADV_DONTNEED` under `mlockall(MCL_FUTURE)`).
+/// * `refuse_protect_none`: `protect` to `NONE` protects the first OS page,
+///   then reports ENOMEM (the OS failing half-way, e.g. when a split would
+///   pass the map count).
+struct Injecting {
     inner: LinuxPages,
-    fail: AtomicUsize,
+    fail_commit: AtomicUsize,
+    refuse_decommit: AtomicUsize,
+    refuse_protect_none: AtomicUsize,
+    decommits: std::sync::Mutex<Vec<(usize, usize)>>,
 }
 
-impl PageAllocator for HalfFailing {
+impl Injecting {
+    fn new() -> Self {
+        Injecting {
+            inner: LinuxPages::new().unwrap(),
+            fail_commit: AtomicUsize::new(0),
+            refuse_decommit: AtomicUsize::new(0),
+            refuse_protect_none: AtomicUsize::new(0),
+            decommits: Default::default(),
+        }
+    }
+
+    fn set(switch: &AtomicUsize, on: bool) {
+        switch.store(usize::from(on), Ordering::Relaxed);
+    }
+}
+
+impl PageAllocator for Injecting {
     fn page_size(&self) -> usize {
         self.inner.page_size()
     }
@@ -146,7 +172,7 @@ impl PageAllocator for HalfFailing {
         offset: usize,
         len: usize,
     ) -> wrt_platform::errno::Result<()> {
-        if self.fail.load(Ordering::Relaxed) == 0 {
+        if self.fail_commit.load(Ordering::Relaxed) == 0 {
             // SAFETY: forwarded contract.
             return unsafe { self.inner.commit(r, offset, len) };
         }
@@ -161,6 +187,11 @@ impl PageAllocator for HalfFailing {
         l: usize,
         p: Protection,
     ) -> wrt_platform::errno::Result<()> {
+        if p == Protection::NONE && l > 0 && self.refuse_protect_none.load(Ordering::Relaxed) != 0 {
+            // SAFETY: forwarded contract, on a sub-range.
+            unsafe { self.inner.protect(r, o, self.page_size(), p) }?;
+            return Err(Errno::NOMEM);
+        }
         // SAFETY: forwarded contract.
         unsafe { self.inner.protect(r, o, l, p) }
     }
@@ -170,6 +201,10 @@ impl PageAllocator for HalfFailing {
         o: usize,
         l: usize,
     ) -> wrt_platform::errno::Result<()> {
+        if self.refuse_decommit.load(Ordering::Relaxed) != 0 {
+            return Err(Errno::INVAL);
+        }
+        self.decommits.lock().unwrap().push((o, l));
         // SAFETY: forwarded contract.
         unsafe { self.inner.decommit(r, o, l) }
     }
@@ -183,16 +218,12 @@ impl PageAllocator for HalfFailing {
 /// and the inaccessibility of the pages past the size; the next grow works.
 #[test]
 fn a_grow_refused_half_way_changes_nothing() {
-    let alloc = HalfFailing {
-        inner: LinuxPages::new().unwrap(),
-        fail: AtomicUsize::new(0),
-    };
-    let m = LinearMemory::new(alloc, &MemoryConfig::new(2)).unwrap();
+    let m = LinearMemory::new(Injecting::new(), &MemoryConfig::new(2)).unwrap();
     pattern(&m);
     let before = checksum(&m);
     let base = m.base().as_ptr();
-    let fail = |on| m.allocator().fail.store(on, Ordering::Relaxed);
-    fail(1);
+    let fail = |on| Injecting::set(&m.allocator().fail_commit, on);
+    fail(true);
     assert_eq!(m.grow(3), Err(MemoryError::Os(Errno::NOMEM)));
     assert_eq!(m.size_pages(), 2);
     assert_eq!(checksum(&m), before);
@@ -200,76 +231,9 @@ fn a_grow_refused_half_way_changes_nothing() {
         faults(base.wrapping_add(2 * PAGE as usize)),
         "the half-committed page was rolled back"
     );
-    fail(0);
+    fail(false);
     assert_eq!(m.grow(3), Ok(2));
     m.fill(5 * PAGE - 1, 9, 1).unwrap();
-}
-
-/// An allocator that refuses what the OS may refuse during a reset, while
-/// the flags are set: `decommit` (as `MADV_DONTNEED` is EINVAL under
-/// `mlockall(MCL_FUTURE)`), doing nothing; and `protect` to `NONE`, after
-/// protecting the first OS page (the OS failing half-way, e.g. ENOMEM when
-/// a split would pass the map count).
-#[derive(Default)]
-struct RefusingReset {
-    inner: Option<LinuxPages>,
-    refuse_decommit: AtomicUsize,
-    refuse_protect_none: AtomicUsize,
-}
-
-impl RefusingReset {
-    fn inner(&self) -> &LinuxPages {
-        self.inner.as_ref().unwrap()
-    }
-}
-
-impl PageAllocator for RefusingReset {
-    fn page_size(&self) -> usize {
-        self.inner().page_size()
-    }
-    fn reserve(&self, opts: &ReserveOptions) -> wrt_platform::errno::Result<Reservation> {
-        self.inner().reserve(opts)
-    }
-    unsafe fn commit(
-        &self,
-        r: &Reservation,
-        o: usize,
-        l: usize,
-    ) -> wrt_platform::errno::Result<()> {
-        // SAFETY: forwarded contract.
-        unsafe { self.inner().commit(r, o, l) }
-    }
-    unsafe fn protect(
-        &self,
-        r: &Reservation,
-        o: usize,
-        l: usize,
-        p: Protection,
-    ) -> wrt_platform::errno::Result<()> {
-        if p == Protection::NONE && l > 0 && self.refuse_protect_none.load(Ordering::Relaxed) != 0 {
-            // SAFETY: forwarded contract, on a sub-range.
-            unsafe { self.inner().protect(r, o, self.page_size(), p) }?;
-            return Err(Errno::NOMEM);
-        }
-        // SAFETY: forwarded contract.
-        unsafe { self.inner().protect(r, o, l, p) }
-    }
-    unsafe fn decommit(
-        &self,
-        r: &Reservation,
-        o: usize,
-        l: usize,
-    ) -> wrt_platform::errno::Result<()> {
-        if self.refuse_decommit.load(Ordering::Relaxed) != 0 {
-            return Err(Errno::INVAL);
-        }
-        // SAFETY: forwarded contract.
-        unsafe { self.inner().decommit(r, o, l) }
-    }
-    unsafe fn release(&self, r: Reservation) -> wrt_platform::errno::Result<()> {
-        // SAFETY: forwarded contract.
-        unsafe { self.inner().release(r) }
-    }
 }
 
 /// A memory of 1 initial page grown to 4, every byte 0xAB.
@@ -296,12 +260,8 @@ fn first_nonzero(m: &LinearMemory<impl PageAllocator>) -> Option<u64> {
 #[test]
 fn a_reset_whose_decommit_is_refused_still_zeroes() {
     for keep in [0, 1, PAGE] {
-        let alloc = RefusingReset {
-            inner: Some(LinuxPages::new().unwrap()),
-            ..RefusingReset::default()
-        };
-        let m = dirty_memory(alloc);
-        m.allocator().refuse_decommit.store(1, Ordering::Relaxed);
+        let m = dirty_memory(Injecting::new());
+        Injecting::set(&m.allocator().refuse_decommit, true);
         // SAFETY: nothing else uses the memory.
         assert_eq!(unsafe { m.reset(keep) }, Ok(()), "keep {keep}");
         assert_eq!(m.size_pages(), 1);
@@ -320,16 +280,10 @@ fn a_reset_whose_decommit_is_refused_still_zeroes() {
 /// size inaccessible) changes nothing: size, contents, accessibility.
 #[test]
 fn a_reset_refused_half_way_changes_nothing() {
-    let alloc = RefusingReset {
-        inner: Some(LinuxPages::new().unwrap()),
-        ..RefusingReset::default()
-    };
-    let m = dirty_memory(alloc);
+    let m = dirty_memory(Injecting::new());
     pattern(&m);
     let before = checksum(&m);
-    m.allocator()
-        .refuse_protect_none
-        .store(1, Ordering::Relaxed);
+    Injecting::set(&m.allocator().refuse_protect_none, true);
     // SAFETY: nothing else uses the memory.
     assert_eq!(unsafe { m.reset(0) }, Err(MemoryError::Os(Errno::NOMEM)));
     assert_eq!(m.size_pages(), 4);
@@ -338,9 +292,7 @@ fn a_reset_refused_half_way_changes_nothing() {
         "the page made inaccessible half-way is accessible again"
     );
     assert_eq!(checksum(&m), before);
-    m.allocator()
-        .refuse_protect_none
-        .store(0, Ordering::Relaxed);
+    Injecting::set(&m.allocator().refuse_protect_none, false);
     // SAFETY: as above.
     assert_eq!(unsafe { m.reset(0) }, Ok(()));
     assert_eq!(first_nonzero(&m), None);
@@ -546,54 +498,6 @@ fn huge_pages_are_advised() {
     }
 }
 
-/// An allocator that records every `decommit` range (offset, len).
-struct Recording {
-    inner: LinuxPages,
-    decommits: std::sync::Mutex<Vec<(usize, usize)>>,
-}
-
-impl PageAllocator for Recording {
-    fn page_size(&self) -> usize {
-        self.inner.page_size()
-    }
-    fn reserve(&self, opts: &ReserveOptions) -> wrt_platform::errno::Result<Reservation> {
-        self.inner.reserve(opts)
-    }
-    unsafe fn commit(
-        &self,
-        r: &Reservation,
-        o: usize,
-        l: usize,
-    ) -> wrt_platform::errno::Result<()> {
-        // SAFETY: forwarded contract.
-        unsafe { self.inner.commit(r, o, l) }
-    }
-    unsafe fn protect(
-        &self,
-        r: &Reservation,
-        o: usize,
-        l: usize,
-        p: Protection,
-    ) -> wrt_platform::errno::Result<()> {
-        // SAFETY: forwarded contract.
-        unsafe { self.inner.protect(r, o, l, p) }
-    }
-    unsafe fn decommit(
-        &self,
-        r: &Reservation,
-        o: usize,
-        l: usize,
-    ) -> wrt_platform::errno::Result<()> {
-        self.decommits.lock().unwrap().push((o, l));
-        // SAFETY: forwarded contract.
-        unsafe { self.inner.decommit(r, o, l) }
-    }
-    unsafe fn release(&self, r: Reservation) -> wrt_platform::errno::Result<()> {
-        // SAFETY: forwarded contract.
-        unsafe { self.inner.release(r) }
-    }
-}
-
 /// The reset policy: the first `max(keep_resident, reset_zero_in_place)`
 /// bytes (OS pages, at most the initial size) are zeroed in place and stay
 /// resident, the rest is decommitted; what reaches the allocator's
@@ -617,10 +521,7 @@ fn reset_zeroes_in_place_up_to_the_threshold() {
         (0, u64::MAX, init),
     ];
     for (threshold, keep, zeroed) in cases {
-        let alloc = Recording {
-            inner: LinuxPages::new().unwrap(),
-            decommits: Default::default(),
-        };
+        let alloc = Injecting::new();
         let mut cfg = MemoryConfig::new(4);
         cfg.bounds = Bounds::Explicit;
         cfg.maximum_pages = Some(6);
