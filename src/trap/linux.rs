@@ -1,6 +1,8 @@
-//! Linux: the fault handlers (raw `rt_sigaction` with our own
-//! `sa_restorer`), the signal context of x86_64 and aarch64, alternate
-//! signal stacks (raw `sigaltstack`), and the thread pointer.
+//! Linux: the fault handler, the signal context of x86_64 and aarch64, the
+//! thread pointer, and the system calls behind [`unix::Kernel`] (raw
+//! `rt_sigaction` with our own `sa_restorer`, `sigaltstack`, `tgkill`);
+//! installing, forwarding and the alternate stacks are `unix.rs`, shared
+//! with macOS.
 //!
 //! Layouts and numbers: Linux `arch/x86/include/uapi/asm/sigcontext.h`,
 //! `arch/arm64/include/uapi/asm/{ucontext,sigcontext}.h`,
@@ -20,10 +22,8 @@
 //! memory or even to the code that made it, so it is never a trap (it goes
 //! to the previous handler or kills the process).
 
-use core::cell::UnsafeCell;
 use core::ffi::c_void;
 use core::ptr;
-use core::sync::atomic::{AtomicU32, Ordering};
 
 use linux_raw_sys::general::{
     __NR_getpid, __NR_gettid, __NR_rt_sigaction, __NR_sigaltstack, __NR_tgkill, SA_NODEFER,
@@ -31,17 +31,18 @@ use linux_raw_sys::general::{
     SS_ONSTACK,
 };
 
+use super::unix::{self, Kernel, SIG_DFL};
 use super::{Fault, FaultKind};
 use crate::arch::linux as sys;
-use crate::capi::{WRT_E_INVALID, WRT_E_OS, WRT_E_OUT_OF_MEMORY, WRT_E_TOO_MANY, WRT_OK};
 use crate::os::linux::LinuxPages;
-use crate::page::{PageAllocator, Reservation, ReserveOptions};
+
+pub(crate) use super::unix::{AltStack, init, initialized, thread_fini, thread_init};
 
 /// The kernel's `struct sigaction` (both ISAs; linux-raw-sys
 /// `kernel_sigaction`): handler @0, flags @8, restorer @16, mask @24.
 #[repr(C)]
 #[derive(Copy, Clone)]
-struct KSigaction {
+pub(crate) struct KSigaction {
     handler: usize,
     flags: u64,
     restorer: usize,
@@ -56,7 +57,7 @@ const _: () = {
 /// The kernel's `stack_t`: ss_sp @0, ss_flags @8, ss_size @16.
 #[repr(C)]
 #[derive(Copy, Clone)]
-struct StackT {
+pub(crate) struct StackT {
     sp: usize,
     flags: i32,
     size: usize,
@@ -64,8 +65,6 @@ struct StackT {
 
 const _: () = assert!(core::mem::offset_of!(StackT, size) == 16);
 
-const SIG_DFL: usize = 0;
-const SIG_IGN: usize = 1;
 /// `rt_sigaction`'s `sigsetsize`: the kernel's sigset is 64 bits.
 const SIGSET_SIZE: usize = 8;
 /// `SEGV_MTESERR` (synchronous MTE tag-check fault).
@@ -74,40 +73,17 @@ const SEGV_MTESERR: i32 = linux_raw_sys::general::SEGV_MTESERR as i32;
 
 /// The signals we hook.
 #[cfg(target_arch = "x86_64")]
-const SIGNALS: [u32; 3] = [SIGSEGV, SIGBUS, linux_raw_sys::general::SIGFPE];
+const SIGNALS: [i32; 3] = [
+    SIGSEGV as i32,
+    SIGBUS as i32,
+    linux_raw_sys::general::SIGFPE as i32,
+];
 #[cfg(target_arch = "aarch64")]
-const SIGNALS: [u32; 2] = [SIGSEGV, SIGBUS];
-
-/// The actions that were installed before ours, one per entry of
-/// [`SIGNALS`]; written once by [`init`] before our handler is installed,
-/// read-only afterwards.
-struct Previous(UnsafeCell<[KSigaction; SIGNALS.len()]>);
-// SAFETY: written only by `init` while it holds `STATE` at BUSY and before
-// any of our handlers is installed; read-only from then on.
-unsafe impl Sync for Previous {}
-static PREVIOUS: Previous = Previous(UnsafeCell::new(
-    [KSigaction {
-        handler: SIG_DFL,
-        flags: 0,
-        restorer: 0,
-        mask: 0,
-    }; SIGNALS.len()],
-));
-
-const UNINIT: u32 = 0;
-const BUSY: u32 = 1;
-const READY: u32 = 2;
-/// `wrt_trap_init`'s progress.
-static STATE: AtomicU32 = AtomicU32::new(UNINIT);
+const SIGNALS: [i32; 2] = [SIGSEGV as i32, SIGBUS as i32];
 
 unsafe extern "C" {
     /// `trap.s`: `rt_sigreturn`, our `sa_restorer`.
     fn wrt_trap_restorer();
-}
-
-/// Whether the handlers are installed.
-pub(crate) fn initialized() -> bool {
-    STATE.load(Ordering::Acquire) == READY
 }
 
 /// Decodes a raw system-call result: `-4095..=-1` is an error.
@@ -134,49 +110,75 @@ unsafe fn sigaction(sig: u32, new: *const KSigaction, old: *mut KSigaction) -> b
     !failed(raw)
 }
 
-/// Installs the fault handlers once per process (idempotent, thread-safe:
-/// a concurrent caller waits for the first). Returns `WRT_OK` or `WRT_E_OS`
-/// (nothing is installed then).
-pub(crate) fn init() -> i32 {
-    loop {
-        match STATE.compare_exchange(UNINIT, BUSY, Ordering::Acquire, Ordering::Acquire) {
-            Ok(_) => break,
-            Err(READY) => return WRT_OK as i32,
-            Err(_) => core::hint::spin_loop(),
-        }
-    }
-    #[cfg(target_arch = "x86_64")]
-    choose_thread_pointer();
-    let ours = KSigaction {
-        handler: handler as *const () as usize,
-        flags: u64::from(SA_SIGINFO | SA_ONSTACK | SA_NODEFER | SA_RESTORER),
-        restorer: wrt_trap_restorer as *const () as usize,
+/// The Linux side of [`unix::Kernel`].
+pub(crate) struct Sys;
+
+impl Kernel for Sys {
+    const SIGNALS: &'static [i32] = &SIGNALS;
+    type Action = KSigaction;
+    const DEFAULT: KSigaction = KSigaction {
+        handler: SIG_DFL,
+        flags: 0,
+        restorer: 0,
         mask: 0,
     };
-    let previous = PREVIOUS.0.get().cast::<KSigaction>();
-    // Read every previous action first, then install: a fault racing the
-    // install must find its previous action already recorded.
-    for (i, &sig) in SIGNALS.iter().enumerate() {
-        // SAFETY: `previous[i]` is ours to write (STATE is BUSY, no handler
-        // of ours installed yet); NULL `new` only queries.
-        if !unsafe { sigaction(sig, ptr::null(), previous.wrapping_add(i)) } {
-            STATE.store(UNINIT, Ordering::Release);
-            return WRT_E_OS as i32;
-        }
+    const SS_ONSTACK: i32 = SS_ONSTACK as i32;
+    const SS_DISABLE: i32 = SS_DISABLE as i32;
+    type Pages = LinuxPages;
+
+    fn prepare() {
+        #[cfg(target_arch = "x86_64")]
+        tp::choose();
     }
-    for (i, &sig) in SIGNALS.iter().enumerate() {
+
+    fn query(sig: i32, old: &mut KSigaction) -> bool {
+        // SAFETY: NULL `new` only queries into `old`.
+        unsafe { sigaction(sig as u32, ptr::null(), old) }
+    }
+
+    unsafe fn install(sig: i32) -> bool {
+        let ours = KSigaction {
+            handler: handler as *const () as usize,
+            flags: u64::from(SA_SIGINFO | SA_ONSTACK | SA_NODEFER | SA_RESTORER),
+            restorer: wrt_trap_restorer as *const () as usize,
+            mask: 0,
+        };
         // SAFETY: `ours` names our handler and restorer.
-        if !unsafe { sigaction(sig, &ours, ptr::null_mut()) } {
-            for (j, &undo) in SIGNALS.iter().enumerate().take(i) {
-                // SAFETY: restores the action read above.
-                unsafe { sigaction(undo, previous.wrapping_add(j), ptr::null_mut()) };
-            }
-            STATE.store(UNINIT, Ordering::Release);
-            return WRT_E_OS as i32;
-        }
+        unsafe { sigaction(sig as u32, &ours, ptr::null_mut()) }
     }
-    STATE.store(READY, Ordering::Release);
-    WRT_OK as i32
+
+    unsafe fn reinstall(sig: i32, prev: &KSigaction) -> bool {
+        // SAFETY: an action the kernel reported, restorer included (caller).
+        unsafe { sigaction(sig as u32, prev, ptr::null_mut()) }
+    }
+
+    fn handler(action: &KSigaction) -> usize {
+        action.handler
+    }
+
+    fn siginfo(action: &KSigaction) -> bool {
+        action.flags & u64::from(SA_SIGINFO) != 0
+    }
+
+    fn resend(sig: i32) {
+        // SAFETY: getpid touches no memory.
+        let pid = unsafe { sys::syscall0_readonly(__NR_getpid) };
+        // SAFETY: gettid touches no memory.
+        let tid = unsafe { sys::syscall0_readonly(__NR_gettid) };
+        // SAFETY: tgkill touches no memory.
+        unsafe { sys::syscall3(__NR_tgkill, pid, tid, sig as usize) };
+    }
+
+    unix::stack_t!(StackT);
+
+    unsafe fn sigaltstack(new: *const StackT, old: *mut StackT) -> bool {
+        // SAFETY: the caller vouches for both pointers.
+        !failed(unsafe { sys::syscall2(__NR_sigaltstack, new as usize, old as usize) })
+    }
+
+    fn pages() -> crate::errno::Result<LinuxPages> {
+        LinuxPages::new()
+    }
 }
 
 // ---- the thread pointer ----
@@ -231,11 +233,6 @@ mod tp {
             fs_base_syscall()
         }
     }
-}
-
-#[cfg(target_arch = "x86_64")]
-fn choose_thread_pointer() {
-    tp::choose();
 }
 
 /// The calling thread's thread pointer, read, never written.
@@ -543,189 +540,5 @@ unsafe extern "C" fn handler(sig: i32, info: *mut SigInfo, uc: *mut c_void) {
         return;
     }
     // SAFETY: forwarded from the kernel.
-    unsafe { forward(sig, info, uc.cast()) };
-}
-
-/// Hands a signal that is not a trap to the action installed before ours:
-/// calls its handler, or for `SIG_DFL` / `SIG_IGN` reinstalls it and lets
-/// the fault happen again on return (the default action then kills the
-/// process with this signal, as it would have without us); a signal that
-/// was sent, not raised by a fault, is sent again.
-///
-/// # Safety
-/// The arguments are the kernel's for this signal.
-unsafe fn forward(sig: i32, info: *mut SigInfo, uc: *mut c_void) {
-    let Some(i) = SIGNALS.iter().position(|&s| s as i32 == sig) else {
-        return;
-    };
-    // SAFETY: read-only after `init` (which finished before any of our
-    // handlers could run).
-    let prev = unsafe { *PREVIOUS.0.get().cast::<KSigaction>().wrapping_add(i) };
-    match prev.handler {
-        SIG_DFL | SIG_IGN => {
-            // SAFETY: reinstalls the previous action as it was.
-            unsafe { sigaction(sig as u32, &prev, ptr::null_mut()) };
-            // SAFETY: `info` is valid (kernel).
-            if unsafe { (*info).code } <= 0 {
-                // SAFETY: getpid touches no memory.
-                let pid = unsafe { sys::syscall0_readonly(__NR_getpid) };
-                // SAFETY: gettid touches no memory.
-                let tid = unsafe { sys::syscall0_readonly(__NR_gettid) };
-                // SAFETY: tgkill touches no memory.
-                unsafe { sys::syscall3(__NR_tgkill, pid, tid, sig as usize) };
-            }
-        }
-        h if prev.flags & u64::from(SA_SIGINFO) != 0 => {
-            // SAFETY: an SA_SIGINFO handler the program installed.
-            let f: unsafe extern "C" fn(i32, *mut SigInfo, *mut c_void) =
-                unsafe { core::mem::transmute(h) };
-            // SAFETY: called as the kernel would have called it.
-            unsafe { f(sig, info, uc) };
-        }
-        h => {
-            // SAFETY: a plain handler the program installed.
-            let f: unsafe extern "C" fn(i32) = unsafe { core::mem::transmute(h) };
-            // SAFETY: called as the kernel would have called it.
-            unsafe { f(sig) };
-        }
-    }
-}
-
-// ---- alternate signal stacks ----
-
-/// Usable bytes of the alternate signal stacks we make (plus one guard page
-/// below). Large enough for the kernel's biggest signal frame (x86 XSAVE
-/// with AVX-512; arm64 SVE/SME at the largest vector length is bounded by
-/// AT_MINSIGSTKSZ, which is far smaller except with ZA live) and a previous
-/// handler we forward to; committed lazily by the kernel.
-pub(crate) const ALT_STACK_SIZE: usize = 256 * 1024;
-/// An alternate stack the thread already has is kept if it is at least this
-/// large.
-const ALT_STACK_KEEP: usize = 64 * 1024;
-
-/// A thread's alternate-stack bookkeeping (in its [`super::Slot`]).
-pub(crate) struct AltStack {
-    /// The stack we mapped (kept in the slot if the thread ends without
-    /// `wrt_thread_fini`, and reused by the next owner of the slot).
-    mapping: Option<Reservation>,
-    /// The alternate stack the thread had before ours.
-    previous: StackT,
-}
-
-impl AltStack {
-    /// None yet.
-    pub(crate) const NONE: Self = Self {
-        mapping: None,
-        previous: StackT {
-            sp: 0,
-            flags: SS_DISABLE as i32,
-            size: 0,
-        },
-    };
-}
-
-/// `sigaltstack(new, old)`.
-///
-/// # Safety
-/// `new`, `old` NULL or valid; `new` describes memory usable as a stack.
-unsafe fn sigaltstack(new: *const StackT, old: *mut StackT) -> bool {
-    // SAFETY: the caller vouches for both pointers.
-    !failed(unsafe { sys::syscall2(__NR_sigaltstack, new as usize, old as usize) })
-}
-
-/// `wrt_thread_init`: gives the calling thread a slot and an alternate
-/// signal stack of [`ALT_STACK_SIZE`] bytes with a guard page below it
-/// (unless it has one of at least 64 KiB already). Idempotent.
-pub(crate) fn thread_init() -> i32 {
-    let Some(slot) = super::claim_current_slot() else {
-        return WRT_E_TOO_MANY as i32;
-    };
-    // SAFETY: only the owning thread touches `alt`, and this is it.
-    let alt = unsafe { &mut *slot.alt.get() };
-    let mut cur = StackT {
-        sp: 0,
-        flags: 0,
-        size: 0,
-    };
-    // SAFETY: queries into `cur`.
-    if !unsafe { sigaltstack(ptr::null(), &mut cur) } {
-        return WRT_E_OS as i32;
-    }
-    let ours = alt.mapping.as_ref().map(|r| r.base().as_ptr() as usize);
-    if cur.flags & SS_DISABLE as i32 == 0 && (Some(cur.sp) == ours || cur.size >= ALT_STACK_KEEP) {
-        return WRT_OK as i32; // ours already, or a large enough one of theirs
-    }
-    if cur.flags & SS_ONSTACK as i32 != 0 {
-        return WRT_E_INVALID as i32; // running on it: cannot be replaced
-    }
-    if alt.mapping.is_none() {
-        let Ok(pages) = LinuxPages::new() else {
-            return WRT_E_OS as i32;
-        };
-        let opts = ReserveOptions::new(ALT_STACK_SIZE).guard_before(pages.page_size());
-        let Ok(r) = pages.reserve(&opts) else {
-            return WRT_E_OUT_OF_MEMORY as i32;
-        };
-        // SAFETY: `r` is a fresh reservation; nothing else uses it.
-        if unsafe { pages.commit(&r, 0, ALT_STACK_SIZE) }.is_err() {
-            // SAFETY: as above.
-            let _ = unsafe { pages.release(r) };
-            return WRT_E_OUT_OF_MEMORY as i32;
-        }
-        alt.mapping = Some(r);
-    }
-    let Some(r) = alt.mapping.as_ref() else {
-        return WRT_E_OS as i32;
-    };
-    let new = StackT {
-        sp: r.base().as_ptr() as usize,
-        flags: 0,
-        size: ALT_STACK_SIZE,
-    };
-    // SAFETY: `new` is our committed mapping; `cur` receives nothing.
-    if !unsafe { sigaltstack(&new, ptr::null_mut()) } {
-        return WRT_E_OS as i32;
-    }
-    alt.previous = cur;
-    WRT_OK as i32
-}
-
-/// `wrt_thread_fini`: puts back the alternate stack the thread had before
-/// `wrt_thread_init`, unmaps ours and gives the slot back. `WRT_E_INVALID`
-/// inside a `wrt_call`.
-pub(crate) fn thread_fini() -> i32 {
-    let Some(slot) = super::current_slot() else {
-        return WRT_OK as i32;
-    };
-    if super::in_call(slot) {
-        return WRT_E_INVALID as i32;
-    }
-    // SAFETY: only the owning thread touches `alt`, and this is it.
-    let alt = unsafe { &mut *slot.alt.get() };
-    if let Some(r) = alt.mapping.take() {
-        let mut cur = StackT {
-            sp: 0,
-            flags: 0,
-            size: 0,
-        };
-        // SAFETY: queries into `cur`.
-        let queried = unsafe { sigaltstack(ptr::null(), &mut cur) };
-        if queried && cur.flags & SS_DISABLE as i32 == 0 && cur.sp == r.base().as_ptr() as usize {
-            let mut previous = alt.previous;
-            previous.flags &= SS_DISABLE as i32; // 0 (enable) or SS_DISABLE
-            // SAFETY: the stack the thread had before (or "disabled").
-            if !unsafe { sigaltstack(&previous, ptr::null_mut()) } {
-                alt.mapping = Some(r);
-                return WRT_E_OS as i32;
-            }
-        }
-        if let Ok(pages) = LinuxPages::new() {
-            // SAFETY: no longer the thread's alternate stack (checked above,
-            // or it never was this thread's); nothing else refers to it.
-            let _ = unsafe { pages.release(r) };
-        }
-        alt.previous = AltStack::NONE.previous;
-    }
-    super::release_slot(slot);
-    WRT_OK as i32
+    unsafe { unix::forward(sig, info.cast(), uc.cast(), si.code > 0) };
 }

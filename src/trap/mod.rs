@@ -61,6 +61,8 @@ use crate::capi::{
 
 #[cfg(wrt_os = "linux")]
 pub(crate) mod linux;
+#[cfg(any(wrt_os = "linux", wrt_os = "macos"))]
+pub(crate) mod unix;
 #[cfg(wrt_os = "linux")]
 pub(crate) use linux as os;
 #[cfg(wrt_os = "macos")]
