@@ -464,7 +464,7 @@ typedef struct {
   int32_t code;
   /**
    * The signal that reported a fault (SIGSEGV, SIGBUS, SIGFPE), or 0 for
-   * `wrt_trap_raise`.
+   * `wrt_trap_raise` (and on bare metal, which has no signals).
    */
   int32_t signal;
   /**
@@ -489,6 +489,39 @@ typedef struct {
    */
   uint64_t offset;
 } wrt_trap_info;
+
+/**
+ * Bare metal EL1: what the integrator's synchronous-exception handler
+ * passes to `wrt_baremetal_sync_exception`, and the three saved words it must
+ * write back into its exception frame when the call returns 1.
+ */
+typedef struct {
+  /**
+   * ESR_EL1 of the exception (in).
+   */
+  uint64_t esr;
+  /**
+   * FAR_EL1 of the exception (in).
+   */
+  uint64_t far;
+  /**
+   * The stack pointer of the interrupted code (in): SP_EL1 before the
+   * handler pushed its frame (EL1h code), or SP_EL0.
+   */
+  uint64_t sp;
+  /**
+   * The saved ELR_EL1 (in; out when handled: where to `eret` to).
+   */
+  uint64_t elr;
+  /**
+   * The saved SPSR_EL1 (in; out when handled: BTYPE cleared).
+   */
+  uint64_t spsr;
+  /**
+   * The saved x0 (out when handled).
+   */
+  uint64_t x0;
+} wrt_baremetal_exception;
 
 #ifdef __cplusplus
 extern "C" {
@@ -839,8 +872,9 @@ int32_t wrt_mte_enable_thread(uint32_t mode, uint16_t include_tags);
  * dies of the same signal as without the helper. A handler installed
  * after `wrt_trap_init` replaces ours: traps are then not caught.
  *
- * Traps are implemented on Linux only: elsewhere (macOS, QNX, Zephyr,
- * bare metal) this returns `WRT_E_NOT_SUPPORTED`, as does
+ * Bare metal EL1: installs nothing (the exception vector is the
+ * integrator's, which calls `wrt_baremetal_sync_exception`) and returns
+ * `WRT_OK`. On QNX and Zephyr this returns `WRT_E_NOT_SUPPORTED`, as does
  * `wrt_thread_init`, and `wrt_call` refuses to run anything.
  */
 int32_t wrt_trap_init(void);
@@ -878,8 +912,8 @@ int32_t wrt_thread_fini(void);
  * receives the trap's details, and is written only for a trap.
  * Returns `WRT_E_NULL` (`fn` is NULL), `WRT_E_INVALID` (`wrt_trap_init`
  * has not succeeded) or `WRT_E_TOO_MANY` (no free thread slot) without
- * running `fn`. Where traps are not implemented (every platform but
- * Linux) it returns `WRT_E_NOT_SUPPORTED` and never runs `fn`.
+ * running `fn`. Where traps are not implemented (QNX, Zephyr) it
+ * returns `WRT_E_NOT_SUPPORTED` and never runs `fn`.
  *
  * A trap unwinds exactly the innermost `wrt_call` of the calling
  * thread: the frames of `fn` and of everything it called are dropped
@@ -910,11 +944,48 @@ extern int32_t wrt_call(void (*fn)(void *ctx), void *ctx, wrt_trap_info *info);
  * functions it calls; never from code running inside a helper call
  * (`wrt_memory_*`, `wrt_atomic_*`), which must not be left by a jump.
  * Outside every `wrt_call` there is nothing to unwind to: it executes
- * an undefined instruction (SIGILL). Where traps are not implemented
- * (every platform but Linux) it always does that: `udf #0x5752` on
- * aarch64, `ud2` on x86_64 (an undefined-instruction exception).
+ * an undefined instruction (SIGILL; on bare metal a synchronous
+ * exception with ESR_EL1.EC 0x00 for the integrator's vector). Where
+ * traps are not implemented (QNX, Zephyr) it always does that:
+ * `udf #0x5752` on aarch64, `ud2` on x86_64.
  */
 extern void wrt_trap_raise(int32_t code) __attribute__((noreturn));
+
+/**
+ * Bare metal EL1: the helper's part of the integrator's
+ * synchronous-exception handler. Call it from the handler of the vector
+ * entries of the EL that runs Wasm code (current EL with SP_ELx, or SP_EL0,
+ * or lower EL AArch64), after saving the interrupted registers, with
+ * ESR_EL1, FAR_EL1, the interrupted SP and the saved ELR_EL1, SPSR_EL1.
+ *
+ * Returns 1 when the exception is a trap of the calling context's
+ * innermost `wrt_call`: a data abort (translation, access flag or
+ * permission fault) at an address at or past a live memory's current
+ * size, inside its reservation, outside the helper's own code. The trap
+ * is recorded for `wrt_call` (which returns `WRT_TRAP_OUT_OF_BOUNDS` with
+ * `address` = FAR_EL1, `pc` = ELR_EL1, the memory and offset, `signal`
+ * 0), and `e->elr`, `e->spsr`, `e->x0` are rewritten: the handler writes
+ * them back into its saved frame, restores it as usual and `eret`s (the
+ * helper's resume routine then moves SP to the `wrt_call` frame).
+ *
+ * Returns 0 for anything else, changing nothing: the fault is the
+ * integrator's, to handle as it would without the helper (never
+ * swallowed). `WRT_E_NULL` for a NULL `e`. 0 also before `wrt_trap_init`.
+ *
+ * A fault only happens if the integrator's translation tables make the
+ * inaccessible parts of memories invalid: see
+ * `wrt_baremetal_set_protect_hook`. Contexts are told apart by
+ * `TPIDR_EL0`, which the helper only reads: each core's main flow and each
+ * thread of a scheduler needs its own value while it runs. Runs in the
+ * exception handler: lock-free, no allocation, no system register write.
+ * Defined only by the bare-metal archive.
+ *
+ * # Safety
+ * `e` is NULL or valid for reads and writes; it describes the synchronous
+ * exception being handled on this core, taken from the context that is
+ * resumed by the handler's `eret`.
+ */
+int32_t wrt_baremetal_sync_exception(wrt_baremetal_exception *e);
 
 /**
  * Bare metal: hands `len` bytes at `start` to the helper; every memory is
@@ -934,6 +1005,37 @@ extern void wrt_trap_raise(int32_t code) __attribute__((noreturn));
  * rest of the program, and nothing else reads or writes it.
  */
 int32_t wrt_baremetal_set_region(void *start, size_t len);
+
+/**
+ * Bare metal: gives the region of `wrt_baremetal_set_region` page
+ * protection through the integrator's translation tables. The helper
+ * calls `hook(start, len, accessible)` with 4 KiB-aligned ranges of the
+ * region: `accessible` 0 makes the pages invalid (any access takes a
+ * translation fault), 1 makes them valid read-write Normal memory, on
+ * every core (TLBs invalidated) before it returns 0; non-zero means it
+ * changed nothing. A new memory's reservation is made inaccessible
+ * (after it is zeroed) except the pages of its current size: a load or
+ * store past the size faults, and `wrt_baremetal_sync_exception` turns that
+ * fault into `WRT_TRAP_OUT_OF_BOUNDS` inside `wrt_call`. Grow makes
+ * pages accessible, `wrt_memory_reset` makes the pages past the
+ * initial size inaccessible again (and zeroes the initial pages in
+ * place), destroy makes the reservation accessible before it is
+ * reused. Called from any core, concurrently for disjoint ranges,
+ * never from an exception handler. Without a hook nothing faults
+ * (as before). A memory without `WRT_MEMORY_EXPLICIT_BOUNDS` is still
+ * refused: its 8 GiB reservation is carved from the region.
+ *
+ * Call once, after `wrt_baremetal_set_region` and before the memories
+ * that should be protected are created (memories created before keep
+ * their pages accessible until a grow, reset or destroy changes them).
+ * Returns `WRT_OK`; `WRT_E_NULL` for a NULL hook; `WRT_E_INVALID` when
+ * no region is installed or a hook is already set. Defined only by
+ * the bare-metal archive.
+ *
+ * # Safety
+ * `hook` does what is described above for the rest of the program.
+ */
+int32_t wrt_baremetal_set_protect_hook(int32_t (*hook)(void *start, size_t len, int32_t accessible));
 
 /**
  * Zephyr: hands `len` bytes at `start` to the helper, bump-allocated as

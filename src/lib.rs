@@ -50,12 +50,18 @@ pub mod conformance;
 #[cfg(feature = "capi")]
 pub mod capi;
 
-/// Traps for AOT code (the machinery behind `wrt_call`): Linux, and macOS
-/// arm64 (built and checked, not executed).
-#[cfg(all(feature = "capi", any(wrt_os = "linux", wrt_os = "macos")))]
+/// Traps for AOT code (the machinery behind `wrt_call`): Linux, macOS
+/// arm64 (built and checked, not executed) and bare metal EL1.
+#[cfg(all(
+    feature = "capi",
+    any(wrt_os = "linux", wrt_os = "macos", wrt_os = "baremetal")
+))]
 mod trap;
 /// The trap entry points elsewhere: `WRT_E_NOT_SUPPORTED`, never a no-op.
-#[cfg(all(feature = "capi", not(any(wrt_os = "linux", wrt_os = "macos"))))]
+#[cfg(all(
+    feature = "capi",
+    not(any(wrt_os = "linux", wrt_os = "macos", wrt_os = "baremetal"))
+))]
 #[path = "trap/unsupported.rs"]
 mod trap;
 

@@ -9,7 +9,8 @@
 //
 // BTI: every routine starts with a landing pad (`bti c` for calls,
 // `bti jc` for wrt_trap_resume, which is reached by a branch or by
-// rt_sigreturn with PSTATE.BTYPE cleared). PAC: wrt_call spills LR and signs
+// rt_sigreturn with PSTATE.BTYPE cleared, and wrt_trap_unwind, reached by a
+// branch or by `eret` with SPSR.BTYPE cleared). PAC: wrt_call spills LR and signs
 // it (`paciasp` at entry, `autiasp` before `ret`, both with the entry SP,
 // which the resume path restores before authenticating). No
 // .note.gnu.property is emitted here (see asm/README.md).
@@ -112,13 +113,30 @@ wrt_trap_raise:
     bti     c
     mov     x1, x30                     // pc = return address of the caller
     bl      wrt_trap_raise_at           // x0 = the unlinked frame, or 0
-    cbz     x0, .Lraise_orphan
+    cbnz    x0, wrt_trap_unwind
+    udf     #0
+    .size   wrt_trap_raise, . - wrt_trap_raise
+
+// wrt_trap_unwind: not called; resumes an unlinked wrt_call frame.
+//   in:  x0 = the frame (already unlinked, info written, frame.code set)
+//   out: never returns here: continues at wrt_trap_resume with sp = the
+//        frame and w0 = frame.code
+//   clobbers: sp, w0 (the frames below the wrt_call frame are dropped)
+// Reached by wrt_trap_raise's branch, and on bare metal EL1 by `eret` from
+// the integrator's synchronous-exception vector after
+// wrt_baremetal_sync_exception set ELR_EL1 here, x0 to the frame and cleared
+// SPSR.BTYPE (src/trap/baremetal.rs): an exception return cannot set the
+// stack pointer of the code it returns to, this routine does.
+    .globl  wrt_trap_unwind
+    .hidden wrt_trap_unwind
+    .type   wrt_trap_unwind, @function
+    .p2align 4
+wrt_trap_unwind:
+    bti     jc
     mov     sp, x0                      // drop every frame below wrt_call's
     ldr     w0, [sp, #24]               // frame.code
     b       wrt_trap_resume
-.Lraise_orphan:
-    udf     #0
-    .size   wrt_trap_raise, . - wrt_trap_raise
+    .size   wrt_trap_unwind, . - wrt_trap_unwind
 
 // void wrt_trap_restorer(void)  -- the sa_restorer of our signal handlers
 //   in:  sp = the kernel's rt_sigframe (reached by the handler's `ret` to x30)

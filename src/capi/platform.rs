@@ -10,7 +10,7 @@
 //! | macOS | `MacOsPages` | `MacOsFutex` (ulock) | `mach_absolute_time` scaled by `mach_timebase_info` | yes |
 //! | QNX | `QnxPages` | `QnxFutex` (its kernel objects made on first use) | `ClockTime(CLOCK_MONOTONIC)` | yes |
 //! | Zephyr | `BumpPages` over a region or `KHeapPages` over a `k_heap`, installed by the integrator | `ZephyrFutex` over the integrator's `wrt_zephyr_futexes` table, `Mode::Auto` | `k_uptime_ticks` (supervisor call or `svc #3`) | no |
-//! | bare metal | `BumpPages` over a region installed by the integrator | `BareMetalFutex` | `CNTVCT_EL0` / `CNTFRQ_EL0` | no |
+//! | bare metal | `BumpPages` over a region installed by the integrator | `BareMetalFutex` | `CNTVCT_EL0` / `CNTFRQ_EL0` | through the integrator's hook (`wrt_baremetal_set_protect_hook`), for explicit-bounds memories; otherwise no |
 //!
 //! # Without page protection (Zephyr, bare metal)
 //! Nothing faults there, so what needs an inaccessible page is refused
@@ -253,6 +253,22 @@ mod installed {
         Backing::Heap(unsafe { KHeapPages::new(heap) })
     }
 
+    #[cfg(wrt_os = "baremetal")]
+    impl Installed {
+        /// `BumpPages::set_protect_hook` of the installed region.
+        ///
+        /// # Safety
+        /// As for `BumpPages::set_protect_hook`.
+        pub(super) unsafe fn set_protect_hook(
+            &self,
+            hook: crate::os::baremetal::ProtectHook,
+        ) -> Result<()> {
+            let Backing::Region(a) = self.0;
+            // SAFETY: forwarded from the caller.
+            unsafe { a.set_protect_hook(hook) }
+        }
+    }
+
     /// The installed allocator, as a copyable handle.
     pub(super) fn get() -> Option<Installed> {
         if CELL.state.load(Ordering::Acquire) != SET {
@@ -450,6 +466,51 @@ pub mod hooks {
     pub unsafe extern "C" fn wrt_baremetal_set_region(start: *mut c_void, len: usize) -> i32 {
         // SAFETY: forwarded from the caller.
         unsafe { set_region(start, len) }
+    }
+
+    /// Bare metal: gives the region of `wrt_baremetal_set_region` page
+    /// protection through the integrator's translation tables. The helper
+    /// calls `hook(start, len, accessible)` with 4 KiB-aligned ranges of the
+    /// region: `accessible` 0 makes the pages invalid (any access takes a
+    /// translation fault), 1 makes them valid read-write Normal memory, on
+    /// every core (TLBs invalidated) before it returns 0; non-zero means it
+    /// changed nothing. A new memory's reservation is made inaccessible
+    /// (after it is zeroed) except the pages of its current size: a load or
+    /// store past the size faults, and `wrt_baremetal_sync_exception` turns that
+    /// fault into `WRT_TRAP_OUT_OF_BOUNDS` inside `wrt_call`. Grow makes
+    /// pages accessible, `wrt_memory_reset` makes the pages past the
+    /// initial size inaccessible again (and zeroes the initial pages in
+    /// place), destroy makes the reservation accessible before it is
+    /// reused. Called from any core, concurrently for disjoint ranges,
+    /// never from an exception handler. Without a hook nothing faults
+    /// (as before). A memory without `WRT_MEMORY_EXPLICIT_BOUNDS` is still
+    /// refused: its 8 GiB reservation is carved from the region.
+    ///
+    /// Call once, after `wrt_baremetal_set_region` and before the memories
+    /// that should be protected are created (memories created before keep
+    /// their pages accessible until a grow, reset or destroy changes them).
+    /// Returns `WRT_OK`; `WRT_E_NULL` for a NULL hook; `WRT_E_INVALID` when
+    /// no region is installed or a hook is already set. Defined only by
+    /// the bare-metal archive.
+    ///
+    /// # Safety
+    /// `hook` does what is described above for the rest of the program.
+    #[cfg(wrt_os = "baremetal")]
+    #[unsafe(no_mangle)]
+    pub unsafe extern "C" fn wrt_baremetal_set_protect_hook(
+        hook: Option<unsafe extern "C" fn(start: *mut c_void, len: usize, accessible: i32) -> i32>,
+    ) -> i32 {
+        let Some(hook) = hook else {
+            return super::WRT_E_NULL as i32;
+        };
+        let Some(pages) = super::installed::get() else {
+            return super::WRT_E_INVALID as i32;
+        };
+        // SAFETY: forwarded from the caller.
+        match unsafe { pages.set_protect_hook(hook) } {
+            Ok(()) => super::WRT_OK as i32,
+            Err(_) => super::WRT_E_INVALID as i32,
+        }
     }
 
     /// Zephyr: hands `len` bytes at `start` to the helper, bump-allocated as

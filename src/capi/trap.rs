@@ -60,7 +60,7 @@ pub struct wrt_trap_info {
     /// The `WRT_TRAP_*` code (the same value `wrt_call` returns).
     pub code: i32,
     /// The signal that reported a fault (SIGSEGV, SIGBUS, SIGFPE), or 0 for
-    /// `wrt_trap_raise`.
+    /// `wrt_trap_raise` (and on bare metal, which has no signals).
     pub signal: i32,
     /// The faulting data address (host address, as the kernel reported it;
     /// on aarch64 without the MTE tag), or 0 when there is none
@@ -92,8 +92,9 @@ pub struct wrt_trap_info {
 /// dies of the same signal as without the helper. A handler installed
 /// after `wrt_trap_init` replaces ours: traps are then not caught.
 ///
-/// Traps are implemented on Linux only: elsewhere (macOS, QNX, Zephyr,
-/// bare metal) this returns `WRT_E_NOT_SUPPORTED`, as does
+/// Bare metal EL1: installs nothing (the exception vector is the
+/// integrator's, which calls `wrt_baremetal_sync_exception`) and returns
+/// `WRT_OK`. On QNX and Zephyr this returns `WRT_E_NOT_SUPPORTED`, as does
 /// `wrt_thread_init`, and `wrt_call` refuses to run anything.
 #[unsafe(no_mangle)]
 pub extern "C" fn wrt_trap_init() -> i32 {
@@ -135,8 +136,8 @@ unsafe extern "C" {
     /// receives the trap's details, and is written only for a trap.
     /// Returns `WRT_E_NULL` (`fn` is NULL), `WRT_E_INVALID` (`wrt_trap_init`
     /// has not succeeded) or `WRT_E_TOO_MANY` (no free thread slot) without
-    /// running `fn`. Where traps are not implemented (every platform but
-    /// Linux) it returns `WRT_E_NOT_SUPPORTED` and never runs `fn`.
+    /// running `fn`. Where traps are not implemented (QNX, Zephyr) it
+    /// returns `WRT_E_NOT_SUPPORTED` and never runs `fn`.
     ///
     /// A trap unwinds exactly the innermost `wrt_call` of the calling
     /// thread: the frames of `fn` and of everything it called are dropped
@@ -169,8 +170,73 @@ unsafe extern "C" {
     /// functions it calls; never from code running inside a helper call
     /// (`wrt_memory_*`, `wrt_atomic_*`), which must not be left by a jump.
     /// Outside every `wrt_call` there is nothing to unwind to: it executes
-    /// an undefined instruction (SIGILL). Where traps are not implemented
-    /// (every platform but Linux) it always does that: `udf #0x5752` on
-    /// aarch64, `ud2` on x86_64 (an undefined-instruction exception).
+    /// an undefined instruction (SIGILL; on bare metal a synchronous
+    /// exception with ESR_EL1.EC 0x00 for the integrator's vector). Where
+    /// traps are not implemented (QNX, Zephyr) it always does that:
+    /// `udf #0x5752` on aarch64, `ud2` on x86_64.
     pub fn wrt_trap_raise(code: i32) -> !;
+}
+
+/// Bare metal EL1: what the integrator's synchronous-exception handler
+/// passes to `wrt_baremetal_sync_exception`, and the three saved words it must
+/// write back into its exception frame when the call returns 1.
+#[cfg(wrt_os = "baremetal")]
+#[repr(C)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct wrt_baremetal_exception {
+    /// ESR_EL1 of the exception (in).
+    pub esr: u64,
+    /// FAR_EL1 of the exception (in).
+    pub far: u64,
+    /// The stack pointer of the interrupted code (in): SP_EL1 before the
+    /// handler pushed its frame (EL1h code), or SP_EL0.
+    pub sp: u64,
+    /// The saved ELR_EL1 (in; out when handled: where to `eret` to).
+    pub elr: u64,
+    /// The saved SPSR_EL1 (in; out when handled: BTYPE cleared).
+    pub spsr: u64,
+    /// The saved x0 (out when handled).
+    pub x0: u64,
+}
+
+/// Bare metal EL1: the helper's part of the integrator's
+/// synchronous-exception handler. Call it from the handler of the vector
+/// entries of the EL that runs Wasm code (current EL with SP_ELx, or SP_EL0,
+/// or lower EL AArch64), after saving the interrupted registers, with
+/// ESR_EL1, FAR_EL1, the interrupted SP and the saved ELR_EL1, SPSR_EL1.
+///
+/// Returns 1 when the exception is a trap of the calling context's
+/// innermost `wrt_call`: a data abort (translation, access flag or
+/// permission fault) at an address at or past a live memory's current
+/// size, inside its reservation, outside the helper's own code. The trap
+/// is recorded for `wrt_call` (which returns `WRT_TRAP_OUT_OF_BOUNDS` with
+/// `address` = FAR_EL1, `pc` = ELR_EL1, the memory and offset, `signal`
+/// 0), and `e->elr`, `e->spsr`, `e->x0` are rewritten: the handler writes
+/// them back into its saved frame, restores it as usual and `eret`s (the
+/// helper's resume routine then moves SP to the `wrt_call` frame).
+///
+/// Returns 0 for anything else, changing nothing: the fault is the
+/// integrator's, to handle as it would without the helper (never
+/// swallowed). `WRT_E_NULL` for a NULL `e`. 0 also before `wrt_trap_init`.
+///
+/// A fault only happens if the integrator's translation tables make the
+/// inaccessible parts of memories invalid: see
+/// `wrt_baremetal_set_protect_hook`. Contexts are told apart by
+/// `TPIDR_EL0`, which the helper only reads: each core's main flow and each
+/// thread of a scheduler needs its own value while it runs. Runs in the
+/// exception handler: lock-free, no allocation, no system register write.
+/// Defined only by the bare-metal archive.
+///
+/// # Safety
+/// `e` is NULL or valid for reads and writes; it describes the synchronous
+/// exception being handled on this core, taken from the context that is
+/// resumed by the handler's `eret`.
+#[cfg(wrt_os = "baremetal")]
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wrt_baremetal_sync_exception(e: *mut wrt_baremetal_exception) -> i32 {
+    // SAFETY: NULL or valid (caller).
+    match unsafe { e.as_mut() } {
+        Some(e) => crate::trap::os::sync_exception(e),
+        None => super::WRT_E_NULL as i32,
+    }
 }

@@ -6,7 +6,7 @@
 //! |---|---|
 //! | `wrt_call` entry, `wrt_trap_resume`, `wrt_trap_raise`, the signal restorer / trampoline | `asm/<isa>-elf/trap.s`, `asm/aarch64-macho/trap.s` |
 //! | per-thread chains of `wrt_call` frames, the decision "is this fault a trap, which one" | this module (platform-neutral) |
-//! | handler installation, signal context access, alternate signal stacks | [`linux`] (raw `rt_sigaction`, `sigaltstack`); `macos` (raw BSD `sigaction` with our `sa_tramp`, `sigaltstack`; built and checked, not executed) |
+//! | handler installation, signal context access, alternate signal stacks | [`linux`] (raw `rt_sigaction`, `sigaltstack`); `macos` (raw BSD `sigaction` with our `sa_tramp`, `sigaltstack`; built and checked, not executed); bare metal EL1: `baremetal` (no handler of its own: `wrt_baremetal_sync_exception`, called by the integrator's vector; runs under qemu-system) |
 //! | the C entry points (`wrt_trap_init`, `wrt_thread_init`, ...) | `src/capi/trap.rs` |
 //!
 //! # Per-thread state without libc
@@ -69,10 +69,14 @@ pub(crate) use linux as os;
 pub(crate) mod macos;
 #[cfg(wrt_os = "macos")]
 pub(crate) use macos as os;
+#[cfg(wrt_os = "baremetal")]
+pub(crate) mod baremetal;
+#[cfg(wrt_os = "baremetal")]
+pub(crate) use baremetal as os;
 
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 core::arch::global_asm!(include_str!("../../asm/x86_64-elf/trap.s"), options(raw));
-#[cfg(all(target_arch = "aarch64", target_os = "linux"))]
+#[cfg(all(target_arch = "aarch64", any(target_os = "linux", target_os = "none")))]
 core::arch::global_asm!(include_str!("../../asm/aarch64-elf/trap.s"), options(raw));
 #[cfg(all(target_arch = "aarch64", target_os = "macos"))]
 core::arch::global_asm!(include_str!("../../asm/aarch64-macho/trap.s"), options(raw));
@@ -101,7 +105,9 @@ const _: () = {
 
 unsafe extern "C" {
     /// `trap.s`: where a trap resumes (`rsp`/`sp` = the frame, the code in
-    /// `eax`/`w0`). Not callable; only its address is used.
+    /// `eax`/`w0`). Not callable; only its address is used (by the signal
+    /// handlers; bare metal resumes through `wrt_trap_unwind`).
+    #[cfg_attr(wrt_os = "baremetal", allow(dead_code))]
     pub(crate) fn wrt_trap_resume();
     /// `trap.s`: `[start, end)` of the trap routines' code.
     fn wrt_trap_text_bounds() -> Bounds;
@@ -132,7 +138,9 @@ pub(crate) struct Slot {
     key: AtomicUsize,
     /// The innermost `wrt_call` frame of the owner, or null.
     pub(crate) head: AtomicPtr<Frame>,
-    /// The alternate signal stack `wrt_thread_init` set up (owner only).
+    /// The alternate signal stack `wrt_thread_init` set up (owner only;
+    /// none on bare metal).
+    #[cfg_attr(wrt_os = "baremetal", allow(dead_code))]
     pub(crate) alt: UnsafeCell<os::AltStack>,
 }
 

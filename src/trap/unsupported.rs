@@ -1,6 +1,6 @@
-//! The trap entry points where traps are not implemented (QNX, Zephyr,
-//! bare metal): every `wrt_*` symbol of the
-//! header exists on every target, and none of them pretends.
+//! The trap entry points where traps are not implemented (QNX, Zephyr):
+//! every `wrt_*` symbol of the header exists on every target, and none of
+//! them pretends.
 //!
 //! * `wrt_trap_init`, `wrt_thread_init` return `WRT_E_NOT_SUPPORTED` (the
 //!   C entry points in `src/capi/trap.rs` call [`os`]); `wrt_thread_fini`
@@ -11,16 +11,17 @@
 //! * `wrt_trap_raise` has no `wrt_call` to return to, so it stops the
 //!   program with the permanently undefined instruction `udf #0x5752`
 //!   (aarch64; `ud2` on x86_64): an undefined-instruction exception (SIGILL
-//!   on QNX, a synchronous exception with ESR_EL1.EC 0x00 on
-//!   Zephyr and bare metal, where the integrator's vector decides).
+//!   on QNX, a synchronous exception with ESR_EL1.EC 0x00 on Zephyr, where
+//!   the kernel's vector decides).
 //!
 //! Why per platform (also in the README): QNX delivers signals through its
 //! own kernel calls (`SignalAction` with a per-process stub, `SignalReturn`)
 //! and has no alternate signal stack, and that path is not implemented; on
-//! Zephyr and bare metal EL1 a fault is a synchronous exception whose
-//! vector belongs to the integrator (Zephyr's kernel, the bare-metal
-//! harness), not to the helper, and the hook into it is not written yet.
-//! (macOS has its own backend: `macos.rs`.)
+//! Zephyr a fault is a synchronous exception whose vector belongs to
+//! Zephyr's kernel (its fatal-error path), not to the helper, the hook
+//! into it is not written, and the Zephyr allocators cannot make pages
+//! inaccessible. (macOS has its own backend, `macos.rs`; bare metal EL1
+//! has `baremetal.rs`, which the integrator's own vector calls.)
 
 use core::ffi::c_void;
 

@@ -16,11 +16,33 @@
 //! | `protect` | `READ_WRITE` (without BTI/MTE) is the state every page is always in: `Ok`, nothing changes. Anything else (`NONE`, `READ`, `READ_EXEC`, BTI, MTE) is [`Errno::NOTSUP`]: nothing here can enforce it |
 //! | `release` | reclaims the reservation only if it is the most recent live one (top of the bump pointer); otherwise it returns `Ok` and the memory stays used until [`BumpPages::reset`] |
 //!
-//! **Nothing faults.** Guard regions and reserved-but-uncommitted pages are
-//! ordinary memory: a stray access reads or overwrites them silently. Guards
-//! only keep reservations apart. Code that relies on guard pages to elide
-//! bounds checks (a 32-bit Wasm memory without explicit bounds) is not safe
-//! on this allocator; use explicit bounds checks.
+//! **Nothing faults** unless the integrator installs a [`ProtectHook`]
+//! ([`BumpPages::set_protect_hook`]). Without one, guard regions and
+//! reserved-but-uncommitted pages are ordinary memory: a stray access reads
+//! or overwrites them silently. Guards only keep reservations apart. Code
+//! that relies on guard pages to elide bounds checks (a 32-bit Wasm memory
+//! without explicit bounds) is not safe on this allocator; use explicit
+//! bounds checks.
+//!
+//! # With a protect hook (an MMU the integrator manages)
+//! The integrator owns the translation tables, so the allocator does not
+//! write them: it calls the hook with page-aligned ranges to make them
+//! accessible (valid, read-write) or inaccessible (invalid: an access takes
+//! a translation fault), and the integrator edits its tables and
+//! invalidates the TLBs of every core before returning. Then:
+//!
+//! | operation | with the hook |
+//! |---|---|
+//! | `reserve` | zeroes the usable part (as above), then makes the whole reservation, guards included, inaccessible |
+//! | `commit`, `protect(READ_WRITE)` | makes the range accessible |
+//! | `protect(NONE)` | makes the range inaccessible (other protections stay [`Errno::NOTSUP`]) |
+//! | `decommit` | [`Errno::NOTSUP`]: the range may be inaccessible and the allocator does not track which pages are, so it cannot zero it with stores (a linear memory's reset then zeroes its pages in place, and `grow` zeroes the pages a reset left behind) |
+//! | `release` | makes the whole reservation accessible again before giving it back: memory above the bump pointer is always accessible, so `reserve` can zero it |
+//!
+//! A hook failure (non-zero return) fails the operation with
+//! [`Errno::NOMEM`] (`reserve` gives the claim back). Reservations made
+//! before the hook was installed are accessible throughout until one of
+//! the operations above changes a range of them.
 //!
 //! **Grow in place.** A reservation is its maximum from the start, so a
 //! linear memory grows by committing more of it (a no-op here); it never
@@ -49,11 +71,21 @@
 //! [`BumpPages::with_page_size`]: any power of two of at least 4096 (the
 //! trait's minimum). Reservations are aligned to it.
 
+use core::ffi::c_void;
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::errno::{Errno, Result};
 use crate::page::{PageAllocator, Protection, Reservation, ReserveOptions};
+
+/// The integrator's page-protection hook (see the [module docs](self)):
+/// makes the page-aligned range `[start, start + len)` accessible
+/// (`accessible != 0`: valid, read-write, Normal memory) or inaccessible
+/// (`accessible == 0`: any access faults), on every core, before it
+/// returns 0; non-zero means nothing changed. Called from any core or
+/// thread, concurrently for disjoint ranges, never for a range outside the
+/// region, and never from an exception handler.
+pub type ProtectHook = unsafe extern "C" fn(start: *mut c_void, len: usize, accessible: i32) -> i32;
 
 /// A bump allocator of reservations over one region (see the
 /// [module docs](self) for what holds without an MMU).
@@ -71,6 +103,8 @@ pub struct BumpPages {
     /// Offset from the first page boundary at and above which the region
     /// is known to be zero; `usize::MAX` when nothing is known to be zero.
     clean: AtomicUsize,
+    /// The [`ProtectHook`] as an address, or 0 (none; set once).
+    hook: AtomicUsize,
 }
 
 // SAFETY: the region is owned by the allocator (constructor contracts);
@@ -99,6 +133,7 @@ impl BumpPages {
             page: Self::DEFAULT_PAGE_SIZE,
             top: AtomicUsize::new(0),
             clean: AtomicUsize::new(usize::MAX),
+            hook: AtomicUsize::new(0),
         }
     }
 
@@ -167,7 +202,47 @@ impl BumpPages {
     /// memory will be handed out again), and no `reserve` or `release`
     /// runs concurrently.
     pub unsafe fn reset(&self) {
+        let top = self.top.load(Ordering::Acquire);
+        // Whatever the hook made inaccessible is handed out (and zeroed by
+        // `reserve`) again.
+        let _ = self.call_hook(self.at(0), top, true);
         self.top.store(0, Ordering::Release);
+    }
+
+    /// Installs the integrator's [`ProtectHook`] (once; see the
+    /// [module docs](self)). [`Errno::INVAL`] when one is installed already.
+    ///
+    /// # Safety
+    /// `hook` keeps the [`ProtectHook`] contract for the rest of the
+    /// program.
+    pub unsafe fn set_protect_hook(&self, hook: ProtectHook) -> Result<()> {
+        self.hook
+            .compare_exchange(0, hook as usize, Ordering::AcqRel, Ordering::Acquire)
+            .map(|_| ())
+            .map_err(|_| Errno::INVAL)
+    }
+
+    /// Whether a [`ProtectHook`] is installed.
+    pub fn has_protect_hook(&self) -> bool {
+        self.hook.load(Ordering::Acquire) != 0
+    }
+
+    /// Calls the hook on `len` bytes at `p` (nothing without a hook, or
+    /// for `len == 0`); [`Errno::NOMEM`] when it fails.
+    fn call_hook(&self, p: NonNull<u8>, len: usize, accessible: bool) -> Result<()> {
+        let hook = self.hook.load(Ordering::Acquire);
+        if hook == 0 || len == 0 {
+            return Ok(());
+        }
+        // SAFETY: a non-zero `hook` was stored from a `ProtectHook` by
+        // `set_protect_hook`.
+        let hook: ProtectHook = unsafe { core::mem::transmute::<usize, ProtectHook>(hook) };
+        // SAFETY: the range lies in the region, page-aligned (callers pass
+        // reservation ranges); the hook's contract does the rest.
+        match unsafe { hook(p.as_ptr().cast(), len, i32::from(accessible)) } {
+            0 => Ok(()),
+            _ => Err(Errno::NOMEM),
+        }
     }
 
     /// A pointer `offset` bytes into the usable part, with the region's
@@ -233,13 +308,23 @@ impl PageAllocator for BumpPages {
             // can reach until this function returns it.
             unsafe { zero(self.at(z0), z1 - z0) };
         }
+        if let Err(err) = self.call_hook(self.at(t), total, false) {
+            // Back to accessible (the hook may have failed half-way), then
+            // give the claim back if nothing was claimed after it.
+            let _ = self.call_hook(self.at(t), total, true);
+            let _ = self
+                .top
+                .compare_exchange(e, t, Ordering::AcqRel, Ordering::Acquire);
+            return Err(err);
+        }
         // SAFETY: [t, e) is page-aligned address space claimed above, with
         // before + len <= total.
         Ok(unsafe { Reservation::from_raw_parts(self.at(t), before, len, total) })
     }
 
     unsafe fn commit(&self, r: &Reservation, offset: usize, len: usize) -> Result<()> {
-        protect_without_mmu(r, offset, len, Protection::READ_WRITE, self.page)
+        // SAFETY: forwarded (the trait's contract).
+        unsafe { self.protect(r, offset, len, Protection::READ_WRITE) }
     }
 
     unsafe fn protect(
@@ -249,11 +334,22 @@ impl PageAllocator for BumpPages {
         len: usize,
         prot: Protection,
     ) -> Result<()> {
-        protect_without_mmu(r, offset, len, prot, self.page)
+        if !self.has_protect_hook() || len == 0 {
+            return protect_without_mmu(r, offset, len, prot, self.page);
+        }
+        let p = r.subrange(offset, len, self.page)?;
+        match prot {
+            Protection::READ_WRITE => self.call_hook(p, len, true),
+            Protection::NONE => self.call_hook(p, len, false),
+            _ => Err(Errno::NOTSUP),
+        }
     }
 
     unsafe fn decommit(&self, r: &Reservation, offset: usize, len: usize) -> Result<()> {
         let p = r.subrange(offset, len, self.page)?;
+        if self.has_protect_hook() {
+            return Err(Errno::NOTSUP); // see the module docs
+        }
         // SAFETY: the range is inside `r` (checked), which the caller owns
         // with no references into the range (trait contract).
         unsafe { zero(p, len) };
@@ -262,6 +358,9 @@ impl PageAllocator for BumpPages {
 
     unsafe fn release(&self, r: Reservation) -> Result<()> {
         let (start, end) = self.offsets(&r)?;
+        // Accessible again before anybody else can claim it (a failure
+        // keeps it claimed: its pages may be inaccessible).
+        self.call_hook(r.mapping_start(), end - start, true)?;
         // Only the most recent live reservation moves the pointer back; any
         // other stays used until `reset` (a bump allocator keeps no free
         // list). Either way the caller is done with it.

@@ -2,7 +2,7 @@
 //!
 //! | piece | what |
 //! |---|---|
-//! | [`BumpPages`] | `PageAllocator`: a lock-free bump allocator over a region the integrator provides; commit is a no-op, decommit zeroes, protect other than read-write is `NOTSUP`, release reclaims only the most recent reservation |
+//! | [`BumpPages`] | `PageAllocator`: a lock-free bump allocator over a region the integrator provides; commit is a no-op, decommit zeroes, protect other than read-write is `NOTSUP`, release reclaims only the most recent reservation; with the integrator's [`ProtectHook`] (its MMU), reserved-but-uncommitted pages and guards are inaccessible |
 //! | [`BareMetalFutex`] | `FutexLike`: per-waiter nodes in address-hashed FIFO queues, each waiter in the `sevl; wfe; ldaxr; wfe` monitor loop on its own flag, `wfet` or the timer event stream for deadlines; wake = store-release, `dsb ish`, `sev`; exact counts |
 //! | [`timer`] | the generic timer: clock, deadlines, FEAT_WFxT check, event stream |
 //!
@@ -21,5 +21,5 @@ pub mod bump;
 pub mod futex;
 pub mod timer;
 
-pub use bump::BumpPages;
+pub use bump::{BumpPages, ProtectHook};
 pub use futex::BareMetalFutex;
