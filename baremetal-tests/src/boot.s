@@ -8,9 +8,10 @@
 // GP bit, so branch targets are not enforced). None spills LR before
 // leaving for good, so nothing is signed.
 
-    .equ FRAME_SIZE, 800        // 31 GPRs, ELR, SPSR, pad, FPCR, FPSR, q0-q31
+    .equ FRAME_SIZE, 800        // 31 GPRs, ELR, SPSR, TPIDR_EL0, FPCR, FPSR, q0-q31
     .equ FRAME_ELR, 248
     .equ FRAME_SPSR, 256
+    .equ FRAME_TP, 264          // TPIDR_EL0: the context's key for wrt_call
     .equ FRAME_FP, 272          // FPCR, FPSR, then q0..q31 from +16
     .equ BOOT_STACK, 0x10000    // per core, see link.ld
     // MAIR_EL1: attr0 = Device-nGnRnE (0x00), attr1 = Normal WB RA/WA (0xff).
@@ -98,7 +99,9 @@ wrt_core_entry:
 
 // SAVE_FRAME: pushes a FRAME_SIZE exception frame on SP_EL1.
 //   layout: x0..x29 at 0..232, x30 at 240, ELR at 248, SPSR at 256,
-//           FPCR/FPSR at 272/280, q0..q31 at 288..800
+//           TPIDR_EL0 at 264, FPCR/FPSR at 272/280, q0..q31 at 288..800
+// TPIDR_EL0 is part of a thread's state here: the helper tells contexts
+// apart by it (src/trap/baremetal.rs), so the context switch carries it.
 //   clobbers: nothing visible (x0..x2 are saved before use)
     .macro SAVE_FRAME
     sub     sp, sp, #FRAME_SIZE
@@ -120,7 +123,8 @@ wrt_core_entry:
     mrs     x0, elr_el1
     stp     x30, x0, [sp, #240]
     mrs     x1, spsr_el1
-    str     x1, [sp, #FRAME_SPSR]
+    mrs     x2, tpidr_el0
+    stp     x1, x2, [sp, #FRAME_SPSR]
     add     x0, sp, #FRAME_FP
     mrs     x1, fpcr
     mrs     x2, fpsr
@@ -168,8 +172,9 @@ wrt_core_entry:
     ldp     q30, q31, [x0, #496]
     ldp     x30, x0, [sp, #240]
     msr     elr_el1, x0
-    ldr     x1, [sp, #FRAME_SPSR]
+    ldp     x1, x2, [sp, #FRAME_SPSR]
     msr     spsr_el1, x1
+    msr     tpidr_el0, x2
     ldp     x2, x3, [sp, #16]
     ldp     x4, x5, [sp, #32]
     ldp     x6, x7, [sp, #48]
@@ -225,8 +230,10 @@ wrt_vectors:
     UNEXPECTED 15
 
 // Synchronous exception from EL1h: save everything, call
-// `void wrt_sync(struct frame *)` (Rust; handles `svc` or exits), return
-// to the (possibly updated) frame.
+// `void wrt_sync(struct frame *)` (Rust: `svc` for the Zephyr fixture, a
+// Wasm trap through wrt_baremetal_sync_exception, a fault a test expects, or a
+// crash report and exit), return to the (possibly updated) frame. The
+// interrupted SP is the frame's address + FRAME_SIZE.
     .type   wrt_sync_entry, %function
 wrt_sync_entry:
     SAVE_FRAME

@@ -85,7 +85,14 @@ fn install() -> (i32, i32, i32) {
     (first, second, null)
 }
 
-/// Runs both C tests through `r`, after [`install`].
+/// Address and length of the region handed to the helper.
+#[cfg(feature = "baremetal")]
+pub fn region() -> (usize, usize) {
+    (C_REGION.0.get() as usize, REGION)
+}
+
+/// Runs both C tests through `r`, after [`install`] (bare metal: without
+/// the protect hook, which the trap tests install afterwards).
 pub fn run(r: &mut Runner) {
     #[cfg(feature = "zephyr")]
     let blocks_before = crate::zephyr_fixture::heap_blocks_used();
@@ -108,6 +115,8 @@ pub fn run(r: &mut Runner) {
             status("atomics_test.c", unsafe { wrt_c_atomics_test() })
         },
     );
+    #[cfg(feature = "baremetal")]
+    crate::traps::run(r);
     #[cfg(feature = "zephyr")]
     r.run("c/destroyed_memories_went_back_to_the_k_heap", || {
         crate::runner::check_eq!(

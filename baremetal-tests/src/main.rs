@@ -1,8 +1,9 @@
 //! Runs the wrt-platform bare-metal backend for real on
 //! `qemu-system-aarch64 -M virt -cpu max -smp 4 -nographic -semihosting`:
 //! boots at EL1, brings up the other three cores with PSCI `CPU_ON`, and
-//! runs the shared conformance suite, multi-core wait/wake tests and the
-//! bump allocator's limits (feature `baremetal`, the default), or the
+//! runs the shared conformance suite, multi-core wait/wake tests, the
+//! bump allocator's limits and (with the C clients) Wasm traps through
+//! the EL1 exception vector (feature `baremetal`, the default), or the
 //! Zephyr backend against a fixture of the Zephyr symbols and `svc #3`
 //! (feature `zephyr`). Results go out through semihosting, one line per
 //! test, then `<label>: N passed, M failed, K skipped`; QEMU exits with 0
@@ -18,6 +19,8 @@ macro_rules! println {
 }
 
 #[cfg(target_os = "none")]
+mod mmu;
+#[cfg(target_os = "none")]
 mod rt;
 #[cfg(target_os = "none")]
 mod runner;
@@ -28,6 +31,8 @@ mod sched;
 mod baremetal_suite;
 #[cfg(all(target_os = "none", feature = "c-clients"))]
 mod c_clients;
+#[cfg(all(target_os = "none", feature = "baremetal", feature = "c-clients"))]
+mod traps;
 #[cfg(all(target_os = "none", feature = "zephyr"))]
 mod zephyr_fixture;
 #[cfg(all(target_os = "none", feature = "zephyr"))]

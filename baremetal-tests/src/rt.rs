@@ -1,5 +1,5 @@
 //! The test image's runtime on `qemu-system-aarch64 -M virt`: boot (the
-//! assembly in `boot.s`), the identity map, PSCI `CPU_ON`, the GICv2 and
+//! assembly in `boot.s`), PSCI `CPU_ON` (the identity map is `mmu.rs`), the GICv2 and
 //! the per-core 1 kHz tick, exception reports, semihosting output and exit.
 //!
 //! Facts about the machine (QEMU 7.2 `virt`, checked against its device
@@ -40,29 +40,6 @@ unsafe impl Sync for IrqStack {}
 static IRQ_STACKS: [IrqStack; CORES] =
     [const { IrqStack(core::cell::UnsafeCell::new([0; IRQ_STACK])) }; CORES];
 
-/// A level-1 translation table (4 KiB granule, 1 GiB blocks).
-#[repr(C, align(4096))]
-pub struct PageTable([u64; 512]);
-
-/// Block descriptor bits: valid block (0b01), access flag.
-const BLOCK: u64 = 0b01 | (1 << 10);
-/// Inner shareable.
-const SH_INNER: u64 = 3 << 8;
-/// PXN | UXN.
-const XN: u64 = (1 << 53) | (1 << 54);
-
-/// The identity map `boot.s` installs on every core (MAIR attr0 = Device,
-/// attr1 = Normal write-back): 0-1 GiB Device-nGnRnE, never executable
-/// (GIC, UART); 1-2 GiB Normal, inner shareable (RAM, the image). The rest
-/// faults.
-#[unsafe(export_name = "wrt_page_table")]
-pub static PAGE_TABLE: PageTable = {
-    let mut t = [0u64; 512];
-    t[0] = BLOCK | XN; // attr index 0
-    t[1] = 0x4000_0000 | BLOCK | SH_INNER | (1 << 2); // attr index 1
-    PageTable(t)
-};
-
 unsafe extern "C" {
     /// `boot.s`: where PSCI `CPU_ON` starts a secondary core.
     fn wrt_secondary_entry();
@@ -79,7 +56,8 @@ pub struct Frame {
     pub elr: u64,
     /// SPSR_EL1: PSTATE to return with.
     pub spsr: u64,
-    pad: u64,
+    /// TPIDR_EL0: the context's key for the helper's `wrt_call` chains.
+    pub tpidr_el0: u64,
     /// FPCR.
     pub fpcr: u64,
     /// FPSR.
@@ -95,7 +73,7 @@ impl Frame {
             x: [0; 31],
             elr: 0,
             spsr: 0,
-            pad: 0,
+            tpidr_el0: 0,
             fpcr: 0,
             fpsr: 0,
             q: [0; 32],
@@ -103,10 +81,12 @@ impl Frame {
     }
 
     /// The frame a new thread starts from: `elr` = `entry`, x0 = `arg`,
-    /// SPSR = EL1h with D, A, I and F clear (interrupts on).
-    pub fn new_thread(entry: usize, arg: u64) -> Self {
+    /// SPSR = EL1h with D, A, I and F clear (interrupts on), TPIDR_EL0 =
+    /// `tp` (a value no other live context has).
+    pub fn new_thread(entry: usize, arg: u64, tp: u64) -> Self {
         let mut f = Self::zeroed();
         f.x[0] = arg;
+        f.tpidr_el0 = tp;
         f.elr = entry as u64;
         f.spsr = 0b0101; // M[3:0] = EL1h
         f
@@ -117,6 +97,7 @@ const _: () = {
     assert!(size_of::<Frame>() == 800);
     assert!(core::mem::offset_of!(Frame, elr) == 248);
     assert!(core::mem::offset_of!(Frame, spsr) == 256);
+    assert!(core::mem::offset_of!(Frame, tpidr_el0) == 264);
     assert!(core::mem::offset_of!(Frame, fpcr) == 272);
     assert!(core::mem::offset_of!(Frame, q) == 288);
 };
@@ -278,6 +259,11 @@ extern "C" fn wrt_rust_entry(core: usize) -> ! {
     let irq_top = IRQ_STACKS[core].0.get() as usize + IRQ_STACK;
     // SAFETY: TPIDR_EL1 is ours (no OS); boot.s switches to this stack.
     unsafe { asm!("msr tpidr_el1, {}", in(reg) irq_top, options(nomem, nostack, preserves_flags)) };
+    // The home context's key for wrt_call (threads get theirs from
+    // `Frame::new_thread`): the top of this core's IRQ stack, which no
+    // thread stack shares.
+    // SAFETY: TPIDR_EL0 is ours (no OS, no TLS in this image).
+    unsafe { asm!("msr tpidr_el0, {}", in(reg) irq_top, options(nomem, nostack, preserves_flags)) };
     if core == 0 {
         mmio_write(GICD, 1); // GICD_CTLR: distributor on (once)
     }
@@ -350,18 +336,65 @@ fn sysreg_far() -> u64 {
 }
 
 /// Synchronous exception from EL1 (`boot.s`): `svc #3` goes to the Zephyr
-/// fixture (in the `zephyr` image); anything else is a crash: report it
-/// and exit with status 3.
+/// fixture (in the `zephyr` image); in the bare-metal image with the C
+/// clients, the helper's `wrt_baremetal_sync_exception` decides whether it
+/// is a Wasm trap, and otherwise it is the harness's: a data abort a test
+/// announced with `expect_fault` is recorded and skipped. Anything else is
+/// a crash: report it and exit with status 3.
 #[unsafe(no_mangle)]
 extern "C" fn wrt_sync(frame: &mut Frame) {
     let esr = sysreg_esr();
+    let far = sysreg_far();
     let ec = esr >> 26;
     #[cfg(feature = "zephyr")]
     if ec == 0x15 && esr & 0xffff == 3 {
         crate::zephyr_fixture::svc(frame);
         return;
     }
-    report_crash("synchronous exception", esr, frame.elr, sysreg_far(), ec);
+    #[cfg(all(feature = "baremetal", feature = "c-clients"))]
+    {
+        if crate::traps::sync_exception(frame, esr, far) {
+            return;
+        }
+        let core = core_id();
+        if ec == 0x25 && EXPECTING[core].swap(false, Ordering::Relaxed) {
+            CAUGHT[core].store(far, Ordering::Relaxed);
+            frame.elr += 4; // past the faulting load or store
+            return;
+        }
+    }
+    report_crash("synchronous exception", esr, frame.elr, far, ec);
+}
+
+/// Per core: a test announced one data abort ([`expect_fault`]).
+#[cfg(all(feature = "baremetal", feature = "c-clients"))]
+static EXPECTING: [AtomicBool; CORES] = [const { AtomicBool::new(false) }; CORES];
+/// Per core: FAR_EL1 of the last announced data abort, or 0.
+#[cfg(all(feature = "baremetal", feature = "c-clients"))]
+static CAUGHT: [core::sync::atomic::AtomicU64; CORES] =
+    [const { core::sync::atomic::AtomicU64::new(0) }; CORES];
+
+/// Announces that the calling code, on this core with no preemption (core
+/// 0's home context), is about to take one data abort: [`wrt_sync`] then
+/// records it and resumes after the faulting instruction, instead of
+/// reporting a crash. [`caught_fault`] tells whether it happened.
+#[cfg(all(feature = "baremetal", feature = "c-clients"))]
+pub fn expect_fault() {
+    let core = core_id();
+    CAUGHT[core].store(0, Ordering::Relaxed);
+    EXPECTING[core].store(true, Ordering::Relaxed);
+}
+
+/// FAR_EL1 of the data abort announced by [`expect_fault`], if the harness
+/// handled one since; clears the announcement either way.
+#[cfg(all(feature = "baremetal", feature = "c-clients"))]
+pub fn caught_fault() -> Option<u64> {
+    let core = core_id();
+    EXPECTING[core].store(false, Ordering::Relaxed);
+    match CAUGHT[core].swap(0, Ordering::Relaxed) {
+        0 => None,
+        far => Some(far),
+    }
 }
 
 /// A vector entry that should never run (`boot.s`).

@@ -243,7 +243,8 @@ unsafe fn spawn_locked(f: &(dyn Fn(usize) + Sync), arg: usize, affinity: u32) ->
     unsafe { *t.job.get() = Some(Job { f, arg }) };
     let top = STACKS[i].0.get() as usize + STACK;
     let frame_addr = top - size_of::<Frame>();
-    let frame = Frame::new_thread(thread_start as *const () as usize, i as u64);
+    // TPIDR_EL0 = the stack top: unique among live contexts.
+    let frame = Frame::new_thread(thread_start as *const () as usize, i as u64, top as u64);
     // SAFETY: the frame fits at the top of this free slot's stack, which
     // nothing else uses, and is 16-aligned (STACK and Frame are).
     unsafe { core::ptr::write(frame_addr as *mut Frame, frame) };
