@@ -140,6 +140,9 @@ pub fn run() -> u32 {
     r.run("bump/protect_refuses_what_it_cannot_enforce", || {
         protect_refuses(&scratch)
     });
+    r.run("bump/protect_hook_sees_every_change", || {
+        protect_hook(&scratch)
+    });
     r.run("bump/page_size_16k", || page_size_16k(&scratch));
     r.run("bump/concurrent_reservations_never_overlap", || {
         concurrent_reserve(&scratch)
@@ -1258,5 +1261,128 @@ fn concurrent_reserve(s: &Scratch) -> Outcome {
         0,
         "reservations refused (1024 pages is enough for all 256)"
     );
+    Ok(Verdict::Passed)
+}
+
+/// The calls [`recording_hook`] saw: start, length, accessible.
+static HOOK_CALLS: [[AtomicUsize; 3]; 8] = [const { [const { AtomicUsize::new(0) }; 3] }; 8];
+static HOOK_COUNT: AtomicUsize = AtomicUsize::new(0);
+/// While set, [`recording_hook`] fails (records nothing).
+static HOOK_FAILS: AtomicBool = AtomicBool::new(false);
+
+/// A protect hook that only records (the pages stay accessible).
+unsafe extern "C" fn recording_hook(start: *mut core::ffi::c_void, len: usize, acc: i32) -> i32 {
+    if HOOK_FAILS.load(Ordering::Relaxed) {
+        return -1;
+    }
+    let i = HOOK_COUNT.fetch_add(1, Ordering::Relaxed);
+    if let Some(c) = HOOK_CALLS.get(i) {
+        c[0].store(start as usize, Ordering::Relaxed);
+        c[1].store(len, Ordering::Relaxed);
+        c[2].store(acc as usize, Ordering::Relaxed);
+    }
+    0
+}
+
+/// The hook calls since the last `hook_calls()`, as (start, len,
+/// accessible) with unused entries (0, 0, 0), and how many there were.
+fn hook_calls() -> ([(usize, usize, usize); 2], usize) {
+    let n = HOOK_COUNT.swap(0, Ordering::Relaxed);
+    let mut out = [(0, 0, 0); 2];
+    for (o, c) in out.iter_mut().zip(&HOOK_CALLS).take(n) {
+        *o = (
+            c[0].load(Ordering::Relaxed),
+            c[1].load(Ordering::Relaxed),
+            c[2].load(Ordering::Relaxed),
+        );
+    }
+    (out, n)
+}
+
+/// With a protect hook, `BumpPages` reports every change of access to it
+/// (the whole reservation invalid after `reserve`, committed or protected
+/// ranges, the whole reservation valid again on `release`), refuses what
+/// the hook cannot express (`protect(READ)`, `decommit`) without calling
+/// it, and turns a failing hook into `NOMEM` (a failed `reserve` gives its
+/// claim back).
+fn protect_hook(s: &Scratch) -> Outcome {
+    let a = s.bump(8, 0xaa);
+    HOOK_COUNT.store(0, Ordering::Relaxed);
+    check!(!a.has_protect_hook(), "a hook before set_protect_hook");
+    // SAFETY: the hook only records.
+    check_eq!(unsafe { a.set_protect_hook(recording_hook) }, Ok(()), "set");
+    // SAFETY: as above; a second one is refused.
+    let again = unsafe { a.set_protect_hook(recording_hook) };
+    check_eq!(again, Err(Errno::INVAL), "set again");
+    let r = a
+        .reserve(
+            &ReserveOptions::new(2 * PAGE)
+                .guard_before(PAGE)
+                .guard_after(PAGE),
+        )
+        .map_err(|e| Failure::new(format_args!("reserve: {e}")))?;
+    let (start, base) = (
+        r.mapping_start().as_ptr() as usize,
+        r.base().as_ptr() as usize,
+    );
+    check_eq!(
+        hook_calls(),
+        ([(start, 4 * PAGE, 0), (0, 0, 0)], 1),
+        "reserve"
+    );
+    check_eq!(peek(r.base(), PAGE), 0, "the usable part was zeroed first");
+    // SAFETY: no references into the reservation (so for every call on `r`
+    // below).
+    let commit = unsafe { a.commit(&r, 0, PAGE) };
+    check_eq!(commit, Ok(()), "commit");
+    check_eq!(hook_calls(), ([(base, PAGE, 1), (0, 0, 0)], 1), "commit");
+    // SAFETY: as above.
+    let none = unsafe { a.protect(&r, PAGE, PAGE, Protection::NONE) };
+    check_eq!(none, Ok(()), "protect(NONE)");
+    check_eq!(
+        hook_calls(),
+        ([(base + PAGE, PAGE, 0), (0, 0, 0)], 1),
+        "protect(NONE)"
+    );
+    // SAFETY: as above.
+    let rw = unsafe { a.protect(&r, 0, 2 * PAGE, Protection::READ_WRITE) };
+    check_eq!(rw, Ok(()), "protect(READ_WRITE)");
+    check_eq!(
+        hook_calls(),
+        ([(base, 2 * PAGE, 1), (0, 0, 0)], 1),
+        "protect(READ_WRITE)"
+    );
+    // SAFETY: as above.
+    let read = unsafe { a.protect(&r, 0, PAGE, Protection::READ) };
+    check_eq!(read, Err(Errno::NOTSUP), "protect(READ)");
+    // SAFETY: as above.
+    let empty = unsafe { a.protect(&r, PAGE, 0, Protection::NONE) };
+    check_eq!(empty, Ok(()), "zero-length protect(NONE)");
+    // SAFETY: as above.
+    let decommit = unsafe { a.decommit(&r, 0, PAGE) };
+    check_eq!(decommit, Err(Errno::NOTSUP), "decommit");
+    check_eq!(
+        hook_calls().1,
+        0,
+        "hook calls for what was refused or empty"
+    );
+    HOOK_FAILS.store(true, Ordering::Relaxed);
+    // SAFETY: as above.
+    let failed_commit = unsafe { a.commit(&r, 0, PAGE) };
+    let left = a.remaining();
+    let failed_reserve = a.reserve(&ReserveOptions::new(PAGE)).map(|_| ());
+    let left_after = a.remaining();
+    HOOK_FAILS.store(false, Ordering::Relaxed);
+    check_eq!(failed_commit, Err(Errno::NOMEM), "commit, hook failing");
+    check_eq!(failed_reserve, Err(Errno::NOMEM), "reserve, hook failing");
+    check_eq!(left_after, left, "remaining after the failed reserve");
+    // SAFETY: nothing uses the reservation any more.
+    check_eq!(unsafe { a.release(r) }, Ok(()), "release");
+    check_eq!(
+        hook_calls(),
+        ([(start, 4 * PAGE, 1), (0, 0, 0)], 1),
+        "release"
+    );
+    check_eq!(a.remaining(), a.capacity(), "release reclaimed it");
     Ok(Verdict::Passed)
 }
