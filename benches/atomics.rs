@@ -13,10 +13,18 @@
 //!   differences between the peers;
 //! * 8 waiters on 8 distinct addresses, one notifier that publishes a new
 //!   value to each address and notifies it, round after round: ours vs raw
-//!   futex vs `parking_lot_core` (time per notify).
+//!   futex vs `parking_lot_core` (time per notify);
+//! * a waiter whose 1 ms wait times out: the CPU time it burns per wait
+//!   (`getrusage(RUSAGE_THREAD)`, user + system), ours vs a raw
+//!   `FUTEX_WAIT` with the same timeout (the futex-only wait).
 //!
-//! Run: `cargo bench --bench atomics --features capi`. Ratios go in
-//! README.md.
+//! "wrt_queue" is the queue as shipped (monitor phase on, adaptive);
+//! "wrt_queue_no_monitor" is the same queue with the phase off
+//! (`set_spin_limit(0)`), to show what the phase changes.
+//!
+//! Run: `cargo bench --bench atomics --features capi` (the ping-pong pins
+//! its threads itself: `sched_setaffinity`, CPUs 0 and 1, or 0 alone).
+//! Ratios go in README.md.
 
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 mod linux {
@@ -36,6 +44,8 @@ mod linux {
     use wrt_platform::wasm::atomics::{OsClock, WaitQueue};
 
     static QUEUE: WaitQueue<LinuxFutex, OsClock> = WaitQueue::new(LinuxFutex, OsClock);
+    /// The same queue with the monitor phase off (set in `main`).
+    static QUEUE_NO_MONITOR: WaitQueue<LinuxFutex, OsClock> = WaitQueue::new(LinuxFutex, OsClock);
 
     fn key(w: &AtomicU32) -> usize {
         w as *const AtomicU32 as usize
@@ -48,15 +58,19 @@ mod linux {
         fn wake(&self, w: &AtomicU32);
     }
 
-    /// The wait queue (what `wrt_atomic_wait32` / `wrt_atomic_notify` run).
-    struct Ours;
+    /// A wait queue (what `wrt_atomic_wait32` / `wrt_atomic_notify` run):
+    /// [`OURS`] on [`QUEUE`], [`OURS_NO_MONITOR`] on [`QUEUE_NO_MONITOR`].
+    struct Ours(&'static WaitQueue<LinuxFutex, OsClock>);
+
+    static OURS: Ours = Ours(&QUEUE);
+    static OURS_NO_MONITOR: Ours = Ours(&QUEUE_NO_MONITOR);
 
     impl Park for Ours {
         fn wait(&self, w: &AtomicU32, expected: u32) {
-            black_box(QUEUE.wait32(w, expected, None));
+            black_box(self.0.wait32(w, expected, None));
         }
         fn wake(&self, w: &AtomicU32) {
-            black_box(QUEUE.notify(key(w), 1));
+            black_box(self.0.notify(key(w), 1));
         }
     }
 
@@ -287,7 +301,10 @@ mod linux {
                 continue;
             }
             let mut g = c.benchmark_group(format!("ping_pong_round_trip/{}", at.name()));
-            g.bench_function("wrt_queue", |b| b.iter_custom(|n| ping_pong(&Ours, at, n)));
+            g.bench_function("wrt_queue", |b| b.iter_custom(|n| ping_pong(&OURS, at, n)));
+            g.bench_function("wrt_queue_no_monitor", |b| {
+                b.iter_custom(|n| ping_pong(&OURS_NO_MONITOR, at, n))
+            });
             g.bench_function("raw_futex", |b| {
                 b.iter_custom(|n| ping_pong(&RawFutex, at, n))
             });
@@ -346,10 +363,90 @@ mod linux {
 
     pub fn fanout_group(c: &mut Criterion) {
         let mut g = c.benchmark_group("fanout_8_waiters_one_notifier_per_round");
-        g.bench_function("wrt_queue", |b| b.iter_custom(|n| fanout(&Ours, n)));
+        g.bench_function("wrt_queue", |b| b.iter_custom(|n| fanout(&OURS, n)));
+        g.bench_function("wrt_queue_no_monitor", |b| {
+            b.iter_custom(|n| fanout(&OURS_NO_MONITOR, n))
+        });
         g.bench_function("raw_futex", |b| b.iter_custom(|n| fanout(&RawFutex, n)));
         g.bench_function("parking_lot_core", |b| b.iter_custom(|n| fanout(&Plc, n)));
         g.finish();
+    }
+
+    /// User + system CPU time of the calling thread.
+    fn thread_cpu_time() -> Duration {
+        // SAFETY: all-zero is a valid `rusage`.
+        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: `ru` is a live `rusage`.
+        let r = unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) };
+        assert_eq!(r, 0, "getrusage: {}", std::io::Error::last_os_error());
+        let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+        tv(ru.ru_utime) + tv(ru.ru_stime)
+    }
+
+    const TIMED_OUT_WAIT: Duration = Duration::from_millis(1);
+
+    /// `iters` waits of [`TIMED_OUT_WAIT`] that nobody notifies, on a
+    /// thread of its own (pinned to CPU 0): the CPU time they took.
+    fn timed_out_waits(iters: u64, wait: fn(&AtomicU32)) -> Duration {
+        thread::spawn(move || {
+            pin(Some(0));
+            let w = AtomicU32::new(0);
+            let t0 = thread_cpu_time();
+            for _ in 0..iters {
+                wait(&w);
+            }
+            thread_cpu_time() - t0
+        })
+        .join()
+        .unwrap()
+    }
+
+    pub fn timed_out_wait_group(c: &mut Criterion) {
+        let mut g = c.benchmark_group("timed_out_wait_1ms_cpu_time");
+        g.bench_function("wrt_queue", |b| {
+            b.iter_custom(|n| {
+                timed_out_waits(n, |w| {
+                    let r = QUEUE.wait32(w, 0, Some(TIMED_OUT_WAIT));
+                    assert_eq!(r, wrt_platform::wasm::atomics::WaitResult::TimedOut);
+                })
+            })
+        });
+        g.bench_function("wrt_queue_no_monitor", |b| {
+            b.iter_custom(|n| {
+                timed_out_waits(n, |w| {
+                    let r = QUEUE_NO_MONITOR.wait32(w, 0, Some(TIMED_OUT_WAIT));
+                    assert_eq!(r, wrt_platform::wasm::atomics::WaitResult::TimedOut);
+                })
+            })
+        });
+        g.bench_function("raw_futex", |b| {
+            b.iter_custom(|n| {
+                timed_out_waits(n, |w| {
+                    let ts = libc::timespec {
+                        tv_sec: 0,
+                        tv_nsec: TIMED_OUT_WAIT.as_nanos() as i64,
+                    };
+                    // SAFETY: a live word and timespec; the kernel only
+                    // reads them.
+                    let r = unsafe {
+                        libc::syscall(
+                            libc::SYS_futex,
+                            w.as_ptr(),
+                            libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
+                            0,
+                            &ts,
+                        )
+                    };
+                    assert_eq!(r, -1);
+                })
+            })
+        });
+        g.finish();
+    }
+
+    /// Turns the monitor phase of [`QUEUE_NO_MONITOR`] off.
+    pub fn setup() {
+        QUEUE_NO_MONITOR.set_spin_limit(Duration::ZERO);
     }
 }
 
@@ -360,10 +457,18 @@ criterion::criterion_group! {
         .sample_size(30)
         .warm_up_time(std::time::Duration::from_secs(1))
         .measurement_time(std::time::Duration::from_secs(4));
-    targets = linux::notify_no_waiters, linux::ping_pong_group, linux::fanout_group
+    targets = linux::notify_no_waiters, linux::ping_pong_group, linux::fanout_group,
+        linux::timed_out_wait_group
 }
+
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
-criterion::criterion_main!(benches);
+fn main() {
+    linux::setup();
+    benches();
+    criterion::Criterion::default()
+        .configure_from_args()
+        .final_summary();
+}
 
 #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
 fn main() {}

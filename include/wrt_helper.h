@@ -827,6 +827,31 @@ int32_t wrt_atomic_wait64_view(const wrt_memory_view_t *view,
 int64_t wrt_atomic_notify_view(const wrt_memory_view_t *view, uint64_t addr, uint32_t count);
 
 /**
+ * Caps the busy phase of `wrt_atomic_wait32` / `wrt_atomic_wait64` at
+ * `limit_ns` nanoseconds (at most 1 ms; larger values are clamped) for
+ * every later wait of the process, and returns the previous cap. 0 turns
+ * the phase off: every wait that does not return at once then sleeps in
+ * the kernel.
+ *
+ * The phase: after a waiter has joined the queue, and before it sleeps,
+ * it watches its own queue entry for a notify without a system call
+ * (aarch64: `wfe`/`wfet` on the entry; x86_64: `umwait` with WAITPKG, a
+ * `pause` loop otherwise), and a notify that finds it there makes no
+ * system call either. How long it watches adapts to whether recent
+ * phases on the same hash bucket ended in a notify, up to this cap: when
+ * notifies come from another core within the cap it stays, and when they
+ * cannot (waiter and notifier share one CPU, or notifies come late) it
+ * falls to about zero within a few waits. The default is 20000 (20 µs) on
+ * Linux and bare metal (x86_64, aarch64); on other platforms there is no
+ * phase and the cap stays 0. Results, the FIFO order, the counts and the
+ * timeouts do not depend on it (the phase counts against a wait's
+ * timeout).
+ *
+ * Thread-safe; takes effect for waits that start after it returns.
+ */
+uint64_t wrt_atomic_set_spin_limit_ns(uint64_t limit_ns);
+
+/**
  * The `WRT_ABI_VERSION` the archive was built with.
  */
 uint32_t wrt_abi_version(void);

@@ -18,7 +18,10 @@ use wrt_platform::capi::*;
 use wrt_platform::errno::Result as OsResult;
 use wrt_platform::futex::{FutexLike, WaitOutcome};
 use wrt_platform::os::linux::LinuxFutex;
-use wrt_platform::wasm::atomics::{BUCKETS, Clock, OsClock, WaitQueue, WaitResult, bucket_index};
+use wrt_platform::wasm::atomics::{
+    BUCKETS, Clock, DEFAULT_SPIN_LIMIT, MAX_SPIN_LIMIT, OsClock, WaitQueue, WaitResult,
+    bucket_index,
+};
 
 type Queue = WaitQueue<LinuxFutex, OsClock>;
 
@@ -379,7 +382,17 @@ impl Clock for StepClock {
     }
 }
 
+/// A queue on [`Spurious`] and [`StepClock`], with the monitor phase off
+/// (its time would come off the first sleep's timeout; see
+/// `monitor_phase_counts_against_the_timeout`).
 fn spurious_queue(step: Duration) -> &'static WaitQueue<Spurious, StepClock> {
+    let q = spurious_queue_with_phase(step);
+    q.set_spin_limit(Duration::ZERO);
+    q
+}
+
+/// A queue on [`Spurious`] and [`StepClock`], monitor phase at its default.
+fn spurious_queue_with_phase(step: Duration) -> &'static WaitQueue<Spurious, StepClock> {
     Box::leak(Box::new(WaitQueue::new(
         Spurious {
             timeouts: Mutex::new(Vec::new()),
@@ -434,9 +447,52 @@ fn spurious_returns_are_absorbed() {
     assert!(q.futex().timeouts().iter().all(Option::is_none));
 }
 
+/// The monitor phase (on by default) comes off the timeout: a timed wait
+/// that nobody notifies watches for the bucket's budget, then sleeps for
+/// the rest of its timeout, and the budget halves (the phase gave up). A
+/// timeout shorter than the budget ends the wait in the phase, with no
+/// sleep at all.
+#[test]
+fn monitor_phase_counts_against_the_timeout() {
+    let q = spurious_queue_with_phase(Duration::from_millis(50));
+    let w = AtomicU32::new(0);
+    assert_eq!(q.spin_limit(), DEFAULT_SPIN_LIMIT);
+    assert_eq!(q.spin_budget(key(&w)), DEFAULT_SPIN_LIMIT);
+    let t = Duration::from_millis(40);
+    assert_eq!(q.wait32(&w, 0, Some(t)), WaitResult::TimedOut);
+    // The first futex wait (a spurious return) had the timeout minus the
+    // phase; the clock then read 50 ms: past the deadline, no second one.
+    let timeouts = q.futex().timeouts();
+    assert_eq!(timeouts.len(), 1, "{timeouts:?}");
+    let first = timeouts[0].unwrap();
+    assert!(first <= t - DEFAULT_SPIN_LIMIT, "{first:?}");
+    assert_eq!(q.spin_budget(key(&w)), DEFAULT_SPIN_LIMIT / 2);
+
+    // 5 µs < the budget (10 µs now): the phase ends at the timeout.
+    assert_eq!(
+        q.wait32(&w, 0, Some(Duration::from_micros(5))),
+        WaitResult::TimedOut
+    );
+    assert_eq!(q.futex().timeouts().len(), 1, "slept after the phase");
+    assert_eq!(q.spin_budget(key(&w)), DEFAULT_SPIN_LIMIT / 4);
+    assert_eq!(q.waiting(key(&w)), 0);
+
+    // The cap: clamped to MAX_SPIN_LIMIT, 0 turns the phase off (the
+    // budget is then left alone).
+    assert_eq!(q.set_spin_limit(Duration::from_secs(1)), DEFAULT_SPIN_LIMIT);
+    assert_eq!(q.set_spin_limit(Duration::ZERO), MAX_SPIN_LIMIT);
+    assert_eq!(
+        q.wait32(&w, 0, Some(Duration::from_micros(5))),
+        WaitResult::TimedOut
+    );
+    assert_eq!(q.futex().timeouts().len(), 2, "no phase: a futex wait");
+    assert_eq!(q.spin_budget(key(&w)), DEFAULT_SPIN_LIMIT / 4);
+}
+
 /// Timed waiters against notifies that land before they queue, around
 /// their deadline and after it: each notify's count is exactly whether its
-/// waiter returned `Ok`, and both outcomes happen.
+/// waiter returned `Ok`, and both outcomes happen. Every other round runs
+/// with the monitor phase off.
 #[test]
 fn timeout_racing_notify_counts_exactly() {
     let q = queue();
@@ -445,6 +501,11 @@ fn timeout_racing_notify_counts_exactly() {
     let timeout = Duration::from_millis(1);
     let (mut ok, mut timed_out) = (0, 0);
     for i in 0..rounds {
+        q.set_spin_limit(if i % 2 == 0 {
+            DEFAULT_SPIN_LIMIT
+        } else {
+            Duration::ZERO
+        });
         let waiter = thread::spawn(move || q.wait32(w, 0, Some(timeout)));
         // 0 to 3 ms after the spawn: the deadline falls in the range.
         let delay = Duration::from_micros((i * 997 % 3000) as u64);
@@ -485,7 +546,9 @@ impl Rng {
 /// values and short timeouts; notifies of random counts, some after an
 /// atomic write of the word. Conservation: the notifies' results add up
 /// to exactly the number of waits that returned 0, and nobody is left
-/// queued.
+/// queued. The notifiers also move the monitor phase's cap between off,
+/// the default and the maximum (`wrt_atomic_set_spin_limit_ns`), so waits
+/// run with the phase on and off and see it change.
 #[test]
 fn stress_conservation() {
     let (waiters, notifiers, addrs) = (4usize, 2usize, 3u64);
@@ -551,6 +614,10 @@ fn stress_conservation() {
                     if rng.below(16) == 0 {
                         thread::yield_now();
                     }
+                    if rng.below(64) == 0 {
+                        let limit = [0, 20_000, 1_000_000][rng.below(3) as usize];
+                        wrt_atomic_set_spin_limit_ns(limit);
+                    }
                 }
                 sum
             })
@@ -561,6 +628,7 @@ fn stress_conservation() {
         .into_iter()
         .map(|t| t.join().unwrap())
         .sum();
+    wrt_atomic_set_spin_limit_ns(DEFAULT_SPIN_LIMIT.as_nanos() as u64);
     let [woken, not_equal, timed_out] = [0, 1, 2].map(|i| outcomes[i].load(SeqCst));
     eprintln!(
         "stress: {waits} waits in {:.2?}: {woken} woken, {not_equal} not-equal, {timed_out} timed out; notifies woke {notified}",

@@ -13,7 +13,14 @@
 //! * a timeout racing a notify is resolved one way: counted by the notify
 //!   and `Ok`, or not counted and `TimedOut`; both outcomes occur;
 //! * waiters on another address in the same bucket (the queue has one
-//!   bucket under loom) are skipped, and FIFO order holds.
+//!   bucket under loom) are skipped, and FIFO order holds;
+//! * a notify that lands during the waiter's monitor phase ends the wait
+//!   there, with no futex wake, and one that lands just after the phase
+//!   gave up (before the park, or during it) still wakes it; both occur.
+//!
+//! Every model runs twice: with the monitor phase at its default cap and
+//! with it off (`set_spin_limit(0)`). Under loom the phase is two polls of
+//! the node's state (the native `wfe`/`umwait` loops cannot run).
 //!
 //! Two-thread models run on every interleaving; three-thread models on
 //! every interleaving with at most 4 preemptions (a bound of 5 takes
@@ -33,13 +40,17 @@ use loom::sync::{Arc, Condvar, Mutex};
 use loom::thread;
 use wrt_platform::errno::Result;
 use wrt_platform::futex::WaitOutcome;
-use wrt_platform::wasm::atomics::{Clock, LoomFutexLike, WaitQueue, WaitResult};
+use wrt_platform::wasm::atomics::{
+    Clock, DEFAULT_SPIN_LIMIT, LoomFutexLike, WaitQueue, WaitResult,
+};
 
 /// A futex on loom's primitives: the check and the sleep are atomic with
 /// respect to `wake` (both hold the mutex, which also counts sleepers);
 /// every wake wakes all sleepers.
 struct LoomFutex {
     sleepers: Mutex<usize>,
+    /// Calls of `wake` (read once the model's threads are joined).
+    wakes: StdAtomicUsize,
     cv: Condvar,
     /// Signalled when a thread goes to sleep (for `until_asleep`).
     asleep: Condvar,
@@ -67,6 +78,7 @@ impl LoomFutexLike for LoomFutex {
     }
 
     fn wake(&self, _word: &AtomicU32, _n: u32) -> Result<u32> {
+        self.wakes.fetch_add(1, StdOrdering::Relaxed);
         let _sleepers = self.sleepers.lock().unwrap();
         self.cv.notify_all();
         Ok(0)
@@ -95,15 +107,19 @@ impl Clock for StillClock {
 
 type Queue = WaitQueue<LoomFutex, StillClock>;
 
-fn queue() -> Arc<Queue> {
-    Arc::new(WaitQueue::new(
+/// A queue whose monitor phase is capped at `spin` (zero: off).
+fn queue(spin: Duration) -> Arc<Queue> {
+    let q = Arc::new(WaitQueue::new(
         LoomFutex {
             sleepers: Mutex::new(0),
+            wakes: StdAtomicUsize::new(0),
             cv: Condvar::new(),
             asleep: Condvar::new(),
         },
         StillClock,
-    ))
+    ));
+    q.set_spin_limit(spin);
+    q
 }
 
 fn addr<T>(word: &T) -> usize {
@@ -112,8 +128,20 @@ fn addr<T>(word: &T) -> usize {
 
 /// Checks `f` on every interleaving (`preemptions: None`), or on every
 /// interleaving with at most that many preemptions (3-thread models: the
-/// unbounded space takes hours; `LOOM_MAX_PREEMPTIONS` overrides).
-fn model(preemptions: Option<usize>, f: impl Fn() + Sync + Send + 'static) {
+/// unbounded space takes hours; `LOOM_MAX_PREEMPTIONS` overrides), once
+/// with the monitor phase on and once with it off: `f` gets the cap to
+/// build its queue with.
+fn model(preemptions: Option<usize>, f: impl Fn(Duration) + Sync + Send + 'static) {
+    let f = std::sync::Arc::new(f);
+    for spin in [DEFAULT_SPIN_LIMIT, Duration::ZERO] {
+        let f = f.clone();
+        model_with(preemptions, spin, move || f(spin));
+    }
+}
+
+/// Checks `f` as [`model`] does, with one setting of the phase (`spin`,
+/// for the report).
+fn model_with(preemptions: Option<usize>, spin: Duration, f: impl Fn() + Sync + Send + 'static) {
     let mut builder = loom::model::Builder::new();
     builder.max_branches = 10_000;
     if std::env::var_os("LOOM_MAX_PREEMPTIONS").is_none() {
@@ -127,7 +155,7 @@ fn model(preemptions: Option<usize>, f: impl Fn() + Sync + Send + 'static) {
         f();
     });
     eprintln!(
-        "{} interleavings (preemption bound {:?}) in {:.2?}",
+        "{} interleavings (preemption bound {:?}, spin limit {spin:?}) in {:.2?}",
         runs.load(StdOrdering::Relaxed),
         builder.preemption_bound,
         started.elapsed()
@@ -138,8 +166,8 @@ fn model(preemptions: Option<usize>, f: impl Fn() + Sync + Send + 'static) {
 /// saw the new value, and the count says which.
 #[test]
 fn no_lost_wakeup_one_waiter() {
-    model(None, || {
-        let q = queue();
+    model(None, |spin| {
+        let q = queue(spin);
         let word = Arc::new(AtomicU32::new(0));
         let t = {
             let (q, word) = (q.clone(), word.clone());
@@ -164,8 +192,8 @@ fn no_lost_wakeup_one_waiter() {
 /// loom's atomics cannot alias.)
 #[test]
 fn exact_count_two_waiters() {
-    model(Some(4), || {
-        let q = queue();
+    model(Some(4), |spin| {
+        let q = queue(spin);
         let word = Arc::new(AtomicU64::new(0));
         let key = addr(&*word);
         let waiters: Vec<_> = (0..2)
@@ -196,8 +224,8 @@ fn exact_count_two_waiters() {
 fn timeout_racing_notify_is_resolved_one_way() {
     static OK: StdAtomicUsize = StdAtomicUsize::new(0);
     static TIMED_OUT: StdAtomicUsize = StdAtomicUsize::new(0);
-    model(None, || {
-        let q = queue();
+    model(None, |spin| {
+        let q = queue(spin);
         let word = Arc::new(AtomicU32::new(0));
         let t = {
             let (q, word) = (q.clone(), word.clone());
@@ -234,8 +262,8 @@ fn timeout_racing_notify_is_resolved_one_way() {
 /// hands the other one change nothing.
 #[test]
 fn other_addresses_in_the_bucket_are_skipped() {
-    model(Some(4), || {
-        let q = queue();
+    model(Some(4), |spin| {
+        let q = queue(spin);
         let a = Arc::new(AtomicU32::new(0));
         let b = Arc::new(AtomicU32::new(0));
         let ta = {
@@ -262,8 +290,8 @@ fn other_addresses_in_the_bucket_are_skipped() {
 /// exact throughout.
 #[test]
 fn fifo_with_a_timed_waiter() {
-    model(Some(4), || {
-        let q = queue();
+    model(Some(4), |spin| {
+        let q = queue(spin);
         let word = Arc::new(AtomicU32::new(0));
         let key = addr(&*word);
         let first = {
@@ -297,8 +325,8 @@ fn fifo_with_a_timed_waiter() {
 /// never left asleep (loom reports a deadlock).
 #[test]
 fn cancel_range_never_leaves_a_waiter_behind() {
-    model(None, || {
-        let q = queue();
+    model(None, |spin| {
+        let q = queue(spin);
         let word = Arc::new(AtomicU32::new(0));
         let open = Arc::new(AtomicBool::new(true));
         let t = {
@@ -314,4 +342,56 @@ fn cancel_range_never_leaves_a_waiter_behind() {
         assert!(cancelled <= 1);
         assert_eq!(q.waiting(key), 0);
     });
+}
+
+/// One waiter (phase on), one notifier (store, then notify 1). Whatever the
+/// interleaving, the count is exact and the waiter never sleeps through
+/// its notify. The notify lands either during the monitor phase (the
+/// waiter returns `Ok` from it: its bucket's budget grew, here it stays at
+/// the cap, and the notifier made no futex wake) or just after the phase
+/// gave up (the budget halved): between the last poll and the park, or
+/// while the waiter sleeps. Both must occur.
+#[test]
+fn notify_during_and_just_after_the_monitor_phase() {
+    static DURING: StdAtomicUsize = StdAtomicUsize::new(0);
+    static AFTER: StdAtomicUsize = StdAtomicUsize::new(0);
+    model_with(None, DEFAULT_SPIN_LIMIT, || {
+        let q = queue(DEFAULT_SPIN_LIMIT);
+        let word = Arc::new(AtomicU32::new(0));
+        let key = addr(&*word);
+        let t = {
+            let (q, word) = (q.clone(), word.clone());
+            thread::spawn(move || q.wait32(&word, 0, None))
+        };
+        word.store(1, Ordering::SeqCst);
+        let n = q.notify(key, 1);
+        let r = t.join().unwrap();
+        let wakes = q.futex().wakes.load(StdOrdering::Relaxed);
+        match r {
+            WaitResult::Ok if q.spin_budget(key) == DEFAULT_SPIN_LIMIT => {
+                assert_eq!(n, 1);
+                assert_eq!(wakes, 0, "woken in the phase: no futex wake");
+                DURING.fetch_add(1, StdOrdering::Relaxed);
+            }
+            WaitResult::Ok => {
+                assert_eq!(n, 1);
+                assert_eq!(q.spin_budget(key), DEFAULT_SPIN_LIMIT / 2);
+                AFTER.fetch_add(1, StdOrdering::Relaxed);
+            }
+            WaitResult::NotEqual => {
+                assert_eq!(n, 0);
+                assert_eq!(q.spin_budget(key), DEFAULT_SPIN_LIMIT, "no phase ran");
+            }
+            r => panic!("an untimed, uncancelled wait returned {r:?}"),
+        }
+        assert_eq!(q.waiting(key), 0);
+    });
+    assert!(
+        DURING.load(StdOrdering::Relaxed) > 0,
+        "never caught in the phase"
+    );
+    assert!(
+        AFTER.load(StdOrdering::Relaxed) > 0,
+        "never landed after the phase"
+    );
 }

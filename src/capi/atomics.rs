@@ -264,3 +264,30 @@ fn notify_queued(memory: wrt_memory_t, word: usize, count: u32) -> i64 {
         Err(code) => code as i64,
     }
 }
+
+/// Caps the busy phase of `wrt_atomic_wait32` / `wrt_atomic_wait64` at
+/// `limit_ns` nanoseconds (at most 1 ms; larger values are clamped) for
+/// every later wait of the process, and returns the previous cap. 0 turns
+/// the phase off: every wait that does not return at once then sleeps in
+/// the kernel.
+///
+/// The phase: after a waiter has joined the queue, and before it sleeps,
+/// it watches its own queue entry for a notify without a system call
+/// (aarch64: `wfe`/`wfet` on the entry; x86_64: `umwait` with WAITPKG, a
+/// `pause` loop otherwise), and a notify that finds it there makes no
+/// system call either. How long it watches adapts to whether recent
+/// phases on the same hash bucket ended in a notify, up to this cap: when
+/// notifies come from another core within the cap it stays, and when they
+/// cannot (waiter and notifier share one CPU, or notifies come late) it
+/// falls to about zero within a few waits. The default is 20000 (20 µs) on
+/// Linux and bare metal (x86_64, aarch64); on other platforms there is no
+/// phase and the cap stays 0. Results, the FIFO order, the counts and the
+/// timeouts do not depend on it (the phase counts against a wait's
+/// timeout).
+///
+/// Thread-safe; takes effect for waits that start after it returns.
+#[unsafe(no_mangle)]
+pub extern "C" fn wrt_atomic_set_spin_limit_ns(limit_ns: u64) -> u64 {
+    let old = QUEUE.set_spin_limit(Duration::from_nanos(limit_ns));
+    old.as_nanos() as u64
+}

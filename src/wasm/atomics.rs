@@ -25,15 +25,16 @@
 //!   timeout then returns [`WaitResult::TimedOut`]. Otherwise lock the
 //!   bucket, increment its `waiters` (`SeqCst`), load the word again
 //!   (`SeqCst`; a mismatch undoes the increment and returns `NotEqual`),
-//!   append the node at the tail, unlock, and park on the node's slot
-//!   until the node's state is `DONE`.
+//!   append the node at the tail, unlock, run the *monitor phase* (below),
+//!   and park on the node's slot until the node's state is `DONE`.
 //! * notify: if the bucket's `waiters` is 0, return 0: one load, no lock, no
 //!   system call. Otherwise lock, take up to `count` nodes with the address
 //!   from the head (skipping nodes of other addresses that share the
 //!   bucket), mark each `NOTIFYING`, subtract them from `waiters`, unlock;
-//!   then for each, in FIFO order: read its successor, store `DONE` (the
-//!   last access to the node), increment its slot and wake every sleeper
-//!   of the slot. Return how many were taken.
+//!   then for each, in FIFO order: read its successor, swap in `DONE` (the
+//!   last access to the node) and, if the old state says the waiter parked,
+//!   increment its slot and wake every sleeper of the slot. Return how many
+//!   were taken.
 //! * A node's state goes `WAITING` -> `NOTIFYING` (set by a notifier under
 //!   the bucket lock, as it unlinks the node) -> `DONE` (set by that
 //!   notifier once it no longer needs the node's links). **A waiter returns
@@ -46,13 +47,38 @@
 //!   spins). A node leaves the queue before its stack frame does, on every
 //!   path, including a panic that unwinds out of a (foreign) `FutexLike`
 //!   or [`Clock`].
-//! * Parking: the waiter loads its slot's sequence (`Acquire`), then its
-//!   state; unless `DONE`, it sleeps while the slot still holds that
-//!   sequence. The notifier stores `DONE` and then increments the slot
-//!   (`Release`), so a waiter whose load saw the increment also sees
-//!   `DONE`, and one that did not sleeps on a stale sequence: its futex
-//!   wait returns at once or is woken by the wake that follows the
-//!   increment. No wake-up is lost, whoever else shares the slot.
+//! * Parking: the waiter loads its slot's sequence (`Acquire`), then sets
+//!   the `PARKED` bit of its state (`fetch_or`, `AcqRel`); unless the old
+//!   state was final, it sleeps while the slot still holds that sequence.
+//!   The notifier swaps in `DONE` (`AcqRel`) and, only if the old state has
+//!   `PARKED`, increments the slot (`Release`) and wakes it. The two
+//!   read-modify-writes of the state are ordered: if the `fetch_or` came
+//!   first, the swap sees `PARKED` and synchronises with it, so the
+//!   waiter's sequence load happened before the increment and is stale:
+//!   its futex wait returns at once or is woken by the wake that follows.
+//!   If the swap came first, the `fetch_or` sees `DONE` and the waiter
+//!   does not sleep. No wake-up is lost, whoever else shares the slot, and
+//!   a notify whose waiter never parked (it saw `DONE` in its monitor
+//!   phase) makes no system call.
+//! * Monitor phase: between joining the queue and the first park, the
+//!   waiter watches its own node's state word, without a system call, for
+//!   at most its bucket's spin budget (and never longer than its timeout,
+//!   which the phase's time counts against). It returns `Ok` as soon as it
+//!   sees a final state; otherwise it parks as above. The watch is
+//!   `sevl; wfe; ldaxr; cmp; b.hs; wfe` on aarch64 (`wfet` with FEAT_WFxT,
+//!   a `yield` loop without the timer's event stream; `asm/aarch64-elf/
+//!   monitor.s`) and `umonitor`/`umwait` (WAITPKG; `asm/x86_64-elf/
+//!   monitor.s`) or a `pause` loop on x86_64, bounded by the counter
+//!   (`CNTVCT_EL0`, the TSC). The budget adapts per bucket: a phase that
+//!   ends in a wake-up doubles it (up to the queue's limit,
+//!   [`WaitQueue::set_spin_limit`], default [`DEFAULT_SPIN_LIMIT`]), one
+//!   that gives up halves it. When waiter and notifier share one CPU, a
+//!   phase can never succeed (the notifier cannot run), so the budget
+//!   falls below [`SPIN_PROBE`] within a few waits; from there only one
+//!   wait in [`SPIN_PROBE_EVERY`] of the bucket watches, for
+//!   [`SPIN_PROBE`], to notice when spinning starts to pay again. The
+//!   phase only ends a wait earlier: results, FIFO order and counts are
+//!   those of the queue.
 //! * timeout: lock the bucket; if the node is still `WAITING` the waiter
 //!   unlinks itself and returns `TimedOut`; otherwise a notify won the
 //!   race and counted this waiter, so it parks until `DONE` and returns
@@ -231,6 +257,376 @@ mod sync {
     }
 }
 
+/// The monitor phase's watch: waits, without a system call, until a node's
+/// state word holds a final state or a budget has passed.
+///
+/// * Linux and bare metal on aarch64: the routines of
+///   `asm/aarch64-elf/monitor.s`, bounded by `CNTVCT_EL0`. Which one is
+///   probed once: `wfet` where FEAT_WFxT exists (Linux `HWCAP2_WFXT`; bare
+///   metal `ID_AA64ISAR2_EL1`); `wfe` where the timer's event stream is on
+///   (Linux `HWCAP_EVTSTRM`, 10 kHz; bare metal turns it on, at most
+///   100 µs, as its futex does), which ends a `wfe` at most one period
+///   (100 µs) past the deadline; otherwise a `yield` loop.
+/// * Linux on x86_64: `umonitor`/`umwait` (`asm/x86_64-elf/monitor.s`)
+///   where CPUID says WAITPKG, otherwise a `pause` loop, both bounded by
+///   the TSC, whose rate is measured once against `CLOCK_MONOTONIC` (about
+///   50 µs, on the first phase of the process). Without an invariant TSC
+///   the watch is one load.
+/// * Under loom and Miri: a few plain polls (time stands still), so the
+///   models and the interpreter explore notifies that land during the
+///   phase and just after it.
+/// * Elsewhere there is no phase ([`AVAILABLE`] is false).
+mod monitor {
+    use core::time::Duration;
+
+    use super::DEFAULT_SPIN_LIMIT;
+    use super::sync::{AtomicU32, Ordering};
+
+    /// Whether this build has a monitor phase.
+    pub(super) const AVAILABLE: bool = cfg!(any(
+        loom,
+        miri,
+        all(
+            any(wrt_os = "linux", wrt_os = "baremetal"),
+            any(target_arch = "x86_64", target_arch = "aarch64")
+        )
+    ));
+
+    /// The default spin limit in nanoseconds: 0 where there is no phase.
+    pub(super) const DEFAULT_LIMIT_NS: u32 = if AVAILABLE {
+        DEFAULT_SPIN_LIMIT.as_nanos() as u32
+    } else {
+        0
+    };
+
+    /// Watches `state` until it is final (`DONE` or `CANCELLED`) or
+    /// `budget` has passed. Returns the last value read and the time spent.
+    #[cfg(any(loom, miri))]
+    pub(super) fn watch(state: &AtomicU32, _budget: Duration) -> (u32, Duration) {
+        /// Polls of a phase: two under loom (the models explore every
+        /// notify around them), more under Miri (whose scheduler preempts
+        /// a spinning thread at random).
+        const POLLS: usize = if cfg!(loom) { 2 } else { 32 };
+        let mut s = state.load(Ordering::Acquire);
+        for _ in 1..POLLS {
+            if s >= super::DONE {
+                break;
+            }
+            #[cfg(not(loom))]
+            core::hint::spin_loop();
+            s = state.load(Ordering::Acquire);
+        }
+        (s, Duration::ZERO)
+    }
+
+    /// Without a monitor phase ([`AVAILABLE`] is false, so the spin limit
+    /// is 0 and no phase starts): one load.
+    #[cfg(not(any(
+        loom,
+        miri,
+        all(
+            any(wrt_os = "linux", wrt_os = "baremetal"),
+            any(target_arch = "x86_64", target_arch = "aarch64")
+        )
+    )))]
+    pub(super) fn watch(state: &AtomicU32, _budget: Duration) -> (u32, Duration) {
+        (state.load(Ordering::Acquire), Duration::ZERO)
+    }
+
+    /// As the loom/Miri `watch`, on the counter of the platform.
+    #[cfg(all(
+        not(any(loom, miri)),
+        any(wrt_os = "linux", wrt_os = "baremetal"),
+        any(target_arch = "x86_64", target_arch = "aarch64")
+    ))]
+    pub(super) fn watch(state: &AtomicU32, budget: Duration) -> (u32, Duration) {
+        let Some(hz) = counter::frequency() else {
+            return (state.load(Ordering::Acquire), Duration::ZERO);
+        };
+        let start = counter::now();
+        // Rounded up, so the phase never ends before its budget (a timeout
+        // shorter than the budget then ends the wait with the phase).
+        let ticks = (budget.as_nanos() * u128::from(hz)).div_ceil(1_000_000_000) as u64;
+        let s = counter::wait_until(state, start.saturating_add(ticks));
+        let spent = counter::now().wrapping_sub(start);
+        let spent_ns = u128::from(spent) * 1_000_000_000 / u128::from(hz);
+        (s, Duration::from_nanos(spent_ns as u64))
+    }
+
+    /// The TSC, its rate and the x86_64 waits.
+    #[cfg(all(not(any(loom, miri)), wrt_os = "linux", target_arch = "x86_64"))]
+    mod counter {
+        use core::arch::x86_64::{__cpuid, __cpuid_count, _rdtsc};
+        use core::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
+        use core::time::Duration;
+
+        use super::super::DONE;
+        use crate::os::linux::time::monotonic;
+
+        core::arch::global_asm!(include_str!("../../asm/x86_64-elf/monitor.s"), options(raw));
+
+        unsafe extern "C" {
+            /// `umonitor`/`umwait` until `*state >= 2` or the TSC reaches
+            /// `deadline`; returns the last value read.
+            fn wrt_monitor_umwait(state: *const u32, deadline: u64) -> u32;
+        }
+
+        /// How long the TSC is measured against `CLOCK_MONOTONIC`.
+        const CALIBRATION: Duration = Duration::from_micros(50);
+
+        /// The TSC.
+        pub(super) fn now() -> u64 {
+            // SAFETY: `rdtsc` reads a counter; every x86_64 CPU has it.
+            unsafe { _rdtsc() }
+        }
+
+        /// The TSC's rate in Hz, measured once; `None` without an
+        /// invariant TSC (CPUID 0x8000_0007, EDX bit 8) or a clock.
+        pub(super) fn frequency() -> Option<u64> {
+            // 0: not measured yet; 1: unusable.
+            static HZ: AtomicU64 = AtomicU64::new(0);
+            let hz = match HZ.load(Ordering::Relaxed) {
+                0 => {
+                    let hz = measure().unwrap_or(1);
+                    HZ.store(hz, Ordering::Relaxed);
+                    hz
+                }
+                hz => hz,
+            };
+            (hz > 1).then_some(hz)
+        }
+
+        fn measure() -> Option<u64> {
+            let (max_ext, power) = (__cpuid(0x8000_0000).eax, __cpuid(0x8000_0007).edx);
+            if max_ext < 0x8000_0007 || power & (1 << 8) == 0 {
+                return None;
+            }
+            let (t0, c0) = (monotonic().ok()?, now());
+            loop {
+                let (t1, c1) = (monotonic().ok()?, now());
+                let ns = t1.checked_sub(t0)?.as_nanos();
+                if ns >= CALIBRATION.as_nanos() {
+                    return u64::try_from(u128::from(c1.wrapping_sub(c0)) * 1_000_000_000 / ns)
+                        .ok();
+                }
+            }
+        }
+
+        /// Whether CPUID says WAITPKG (leaf 7, ECX bit 5), probed once.
+        fn waitpkg() -> bool {
+            // 0: not probed yet; 1: no; 2: yes.
+            static CACHE: AtomicU8 = AtomicU8::new(0);
+            match CACHE.load(Ordering::Relaxed) {
+                1 => false,
+                2 => true,
+                _ => {
+                    // Leaf 7 only where the maximum leaf reaches it.
+                    let yes = __cpuid(0).eax >= 7 && __cpuid_count(7, 0).ecx & (1 << 5) != 0;
+                    CACHE.store(if yes { 2 } else { 1 }, Ordering::Relaxed);
+                    yes
+                }
+            }
+        }
+
+        /// Watches `state` until it is final or the TSC reaches `deadline`.
+        pub(super) fn wait_until(state: &AtomicU32, deadline: u64) -> u32 {
+            if waitpkg() {
+                // SAFETY: WAITPKG exists (CPUID); `state` is a live, aligned
+                // word that the routine only loads.
+                return unsafe { wrt_monitor_umwait(state.as_ptr(), deadline) };
+            }
+            loop {
+                let s = state.load(Ordering::Acquire);
+                if s >= DONE || now() >= deadline {
+                    return s;
+                }
+                core::hint::spin_loop();
+            }
+        }
+
+        #[cfg(all(test, feature = "std"))]
+        mod tests {
+            use super::*;
+
+            /// The wait of this CPU (`umwait` or `pause`) returns a final
+            /// state at once, the final state another thread stores, and
+            /// the last state once the TSC passed the deadline.
+            #[test]
+            fn wait_until_returns_on_a_store_and_at_the_deadline() {
+                let hz = frequency().expect("an invariant TSC");
+                assert_eq!(wait_until(&AtomicU32::new(3), u64::MAX), 3);
+                let w = AtomicU32::new(1);
+                std::thread::scope(|s| {
+                    s.spawn(|| {
+                        std::thread::sleep(std::time::Duration::from_millis(1));
+                        w.store(2, Ordering::Release);
+                    });
+                    assert_eq!(wait_until(&w, u64::MAX), 2);
+                });
+                let deadline = now() + hz / 1000;
+                assert_eq!(wait_until(&AtomicU32::new(1), deadline), 1);
+                assert!(now() >= deadline);
+            }
+        }
+    }
+
+    /// `CNTVCT_EL0`, its rate and the aarch64 waits.
+    #[cfg(all(
+        not(any(loom, miri)),
+        any(wrt_os = "linux", wrt_os = "baremetal"),
+        target_arch = "aarch64"
+    ))]
+    mod counter {
+        use core::sync::atomic::AtomicU32;
+
+        core::arch::global_asm!(
+            include_str!("../../asm/aarch64-elf/monitor.s"),
+            options(raw)
+        );
+
+        unsafe extern "C" {
+            /// `sevl; wfe; ldaxr; cmp; b.hs; wfe` until `*state >= 2` or
+            /// `CNTVCT_EL0 >= deadline` (at most one event-stream period
+            /// late); returns the last value read.
+            fn wrt_monitor_wfe(state: *const u32, deadline: u64) -> u32;
+            /// The same with `wfet deadline` (FEAT_WFxT only).
+            fn wrt_monitor_wfet(state: *const u32, deadline: u64) -> u32;
+            /// The same with `ldar` and `yield`, never sleeping (Linux
+            /// without an event stream; bare metal turns the stream on).
+            #[cfg(wrt_os = "linux")]
+            fn wrt_monitor_poll(state: *const u32, deadline: u64) -> u32;
+        }
+
+        /// `CNTVCT_EL0`.
+        #[cfg(wrt_os = "linux")]
+        pub(super) fn now() -> u64 {
+            let v: u64;
+            // SAFETY: reads a system register (EL0 access is on in Linux).
+            unsafe {
+                core::arch::asm!("mrs {}, cntvct_el0", out(reg) v, options(nomem, nostack, preserves_flags));
+            }
+            v
+        }
+
+        /// `CNTFRQ_EL0`; `None` if firmware left it 0.
+        #[cfg(wrt_os = "linux")]
+        pub(super) fn frequency() -> Option<u64> {
+            let v: u64;
+            // SAFETY: reads a system register (EL0 access is on in Linux).
+            unsafe {
+                core::arch::asm!("mrs {}, cntfrq_el0", out(reg) v, options(nomem, nostack, preserves_flags));
+            }
+            (v != 0).then_some(v)
+        }
+
+        #[cfg(wrt_os = "baremetal")]
+        pub(super) use crate::os::baremetal::timer::counter as now;
+
+        /// `CNTFRQ_EL0`; `None` if the boot code left it 0.
+        #[cfg(wrt_os = "baremetal")]
+        pub(super) fn frequency() -> Option<u64> {
+            let hz = crate::os::baremetal::timer::frequency();
+            (hz != 0).then_some(hz)
+        }
+
+        /// The routine for this CPU (see the module docs).
+        type Routine = unsafe extern "C" fn(*const u32, u64) -> u32;
+
+        #[cfg(wrt_os = "linux")]
+        fn routine() -> Routine {
+            use core::sync::atomic::{AtomicU8, Ordering};
+            // 0: not probed yet; 1: wfet; 2: wfe; 3: poll.
+            static CACHE: AtomicU8 = AtomicU8::new(0);
+            let mode = match CACHE.load(Ordering::Relaxed) {
+                0 => {
+                    let aux = crate::os::linux::probe::auxv().ok();
+                    let mode = match aux {
+                        Some(a) if a.wfxt() => 1,
+                        Some(a) if a.event_stream() => 2,
+                        _ => 3,
+                    };
+                    CACHE.store(mode, Ordering::Relaxed);
+                    mode
+                }
+                mode => mode,
+            };
+            match mode {
+                1 => wrt_monitor_wfet,
+                2 => wrt_monitor_wfe,
+                _ => wrt_monitor_poll,
+            }
+        }
+
+        #[cfg(wrt_os = "baremetal")]
+        fn routine() -> Routine {
+            use crate::os::baremetal::timer;
+            if timer::has_wfxt() {
+                return wrt_monitor_wfet;
+            }
+            // This core's stream (threads do not migrate between cores on
+            // bare metal); a no-op once on.
+            timer::enable_event_stream();
+            wrt_monitor_wfe
+        }
+
+        /// Watches `state` until it is final or `CNTVCT_EL0` reaches
+        /// `deadline`.
+        pub(super) fn wait_until(state: &AtomicU32, deadline: u64) -> u32 {
+            // SAFETY: `state` is a live, aligned word that the routines only
+            // load; `routine` picks `wfet` only where FEAT_WFxT exists.
+            unsafe { routine()(state.as_ptr(), deadline) }
+        }
+
+        #[cfg(all(test, feature = "std", wrt_os = "linux"))]
+        mod tests {
+            use super::*;
+            use core::sync::atomic::Ordering;
+
+            /// Each routine this CPU can run returns a final state at once
+            /// and the final state another thread stores (which clears
+            /// the waiter's exclusive monitor: an event that ends `wfe`
+            /// even without an event stream); those that cannot oversleep
+            /// also return the last state once the deadline passed. The
+            /// `wfe` routine runs in every case: under qemu-user (no
+            /// event stream) `wfe` does not sleep.
+            #[test]
+            fn routines_return_on_a_store_and_at_the_deadline() {
+                let aux = crate::os::linux::probe::auxv().unwrap();
+                let hz = frequency().unwrap();
+                let routines: [(&str, Routine, bool, bool); 3] = [
+                    ("poll", wrt_monitor_poll, true, true),
+                    ("wfe", wrt_monitor_wfe, true, aux.event_stream()),
+                    ("wfet", wrt_monitor_wfet, aux.wfxt(), aux.wfxt()),
+                ];
+                for (name, routine, runs, bounded) in routines {
+                    if !runs {
+                        continue;
+                    }
+                    let w = AtomicU32::new(3);
+                    // SAFETY: a live word; the routine exists on this CPU.
+                    assert_eq!(unsafe { routine(w.as_ptr(), u64::MAX) }, 3, "{name}");
+                    let w = AtomicU32::new(1);
+                    std::thread::scope(|s| {
+                        s.spawn(|| {
+                            std::thread::sleep(std::time::Duration::from_millis(1));
+                            w.store(2, Ordering::Release);
+                        });
+                        // SAFETY: as above.
+                        assert_eq!(unsafe { routine(w.as_ptr(), u64::MAX) }, 2, "{name}");
+                    });
+                    if bounded {
+                        let w = AtomicU32::new(1);
+                        let deadline = now() + hz / 1000;
+                        // SAFETY: as above.
+                        assert_eq!(unsafe { routine(w.as_ptr(), deadline) }, 1, "{name}");
+                        assert!(now() >= deadline, "{name}");
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Buckets in a [`WaitQueue`] (a power of two). Under loom there is one, so
 /// that every two addresses of a model share a bucket.
 pub const BUCKETS: usize = if cfg!(loom) { 1 } else { 128 };
@@ -309,6 +705,28 @@ const WAITING: u32 = 0;
 const NOTIFYING: u32 = 1;
 const DONE: u32 = 2;
 const CANCELLED: u32 = 3;
+/// A flag on top of the state: the waiter parked (or is about to) on its
+/// slot, so its notifier must wake the slot (module docs, "Parking").
+const PARKED: u32 = 4;
+
+/// The default cap of the monitor phase (see the module docs): below the
+/// cost of a futex sleep and wake-up on a VM (about 25-30 µs), above the
+/// latency of a notify from another core (well under 1 µs).
+pub const DEFAULT_SPIN_LIMIT: Duration = Duration::from_micros(20);
+
+/// The largest spin limit [`WaitQueue::set_spin_limit`] accepts; larger
+/// values are clamped to it.
+pub const MAX_SPIN_LIMIT: Duration = Duration::from_millis(1);
+
+/// The budget of a probing monitor phase: below it the adaptive budget
+/// counts as zero.
+pub const SPIN_PROBE: Duration = Duration::from_nanos(500);
+
+/// While a bucket's budget is below [`SPIN_PROBE`], one wait in this many
+/// runs a monitor phase of [`SPIN_PROBE`].
+pub const SPIN_PROBE_EVERY: u32 = 64;
+
+const SPIN_PROBE_NS: u32 = SPIN_PROBE.as_nanos() as u32;
 
 /// The result of a wait whose node reached the final state `state`.
 fn taken_result(state: u32) -> WaitResult {
@@ -331,7 +749,8 @@ struct Node {
     /// The host address of the waited word.
     key: usize,
     links: UnsafeCell<Links>,
-    /// `WAITING`, `NOTIFYING` or `DONE`.
+    /// `WAITING`, `NOTIFYING`, `DONE` or `CANCELLED`, with the `PARKED`
+    /// flag once the waiter went to sleep.
     state: AtomicU32,
 }
 
@@ -377,6 +796,7 @@ struct Bucket {
     lock: sync::RawLock,
     waiters: AtomicUsize,
     list: UnsafeCell<List>,
+    spin: Spin,
 }
 
 // SAFETY: the list (raw pointers to nodes on other threads' stacks) is
@@ -396,6 +816,7 @@ impl Bucket {
                 head: ptr::null(),
                 tail: ptr::null(),
             }),
+            spin: Spin::new(),
         }
     }
 
@@ -408,6 +829,7 @@ impl Bucket {
                 head: ptr::null(),
                 tail: ptr::null(),
             }),
+            spin: Spin::new(),
         }
     }
 
@@ -416,6 +838,61 @@ impl Bucket {
     fn lock(&self) -> Locked<'_> {
         self.lock.lock();
         Locked(self)
+    }
+}
+
+/// The adaptive budget of a bucket's monitor phase (module docs). A
+/// heuristic: any value is correct, so plain `core` atomics with relaxed
+/// accesses (also under loom, which need not explore them), and a lost
+/// update between two waiters of the bucket changes nothing but speed.
+struct Spin {
+    /// The budget in nanoseconds, at most [`MAX_SPIN_LIMIT`].
+    budget_ns: core::sync::atomic::AtomicU32,
+    /// Counts the waits that found the budget below [`SPIN_PROBE`].
+    probes: core::sync::atomic::AtomicU32,
+}
+
+impl Spin {
+    const fn new() -> Self {
+        Spin {
+            budget_ns: core::sync::atomic::AtomicU32::new(DEFAULT_SPIN_LIMIT.as_nanos() as u32),
+            probes: core::sync::atomic::AtomicU32::new(0),
+        }
+    }
+
+    /// The budget of the next phase under the cap `limit_ns`, or `None`
+    /// for no phase.
+    fn budget(&self, limit_ns: u32) -> Option<Duration> {
+        use core::sync::atomic::Ordering::Relaxed;
+        if limit_ns == 0 {
+            return None;
+        }
+        let mut ns = self.budget_ns.load(Relaxed).min(limit_ns);
+        if ns < SPIN_PROBE_NS {
+            if !self
+                .probes
+                .fetch_add(1, Relaxed)
+                .is_multiple_of(SPIN_PROBE_EVERY)
+            {
+                return None;
+            }
+            ns = SPIN_PROBE_NS.min(limit_ns);
+        }
+        Some(Duration::from_nanos(ns.into()))
+    }
+
+    /// Adapts the budget to how a phase ended: doubled (at least to
+    /// [`SPIN_PROBE`] first, at most to `limit_ns`) after a wake-up, halved
+    /// after giving up.
+    fn record(&self, woken: bool, limit_ns: u32) {
+        use core::sync::atomic::Ordering::Relaxed;
+        let ns = self.budget_ns.load(Relaxed);
+        let next = if woken {
+            ns.max(SPIN_PROBE_NS).saturating_mul(2).min(limit_ns)
+        } else {
+            ns / 2
+        };
+        self.budget_ns.store(next, Relaxed);
     }
 }
 
@@ -506,8 +983,8 @@ impl Locked<'_> {
                 }
                 last = cur;
                 // Under the lock: a waiter that times out now sees it was
-                // counted.
-                node.state.store(NOTIFYING, Ordering::Release);
+                // counted. An RMW: the waiter may be setting `PARKED`.
+                node.state.fetch_or(NOTIFYING, Ordering::Release);
                 taken += 1;
             }
             cur = next;
@@ -533,11 +1010,10 @@ impl<F: FutexLike> Parked<'_, F> {
     /// sleeping and how the sleep ended (`None`: no sleep, the node was
     /// final).
     fn park(&self, timeout: Option<Duration>) -> (u32, Option<WaitOutcome>) {
-        // The sequence first: a notifier stores `DONE` before it
-        // increments the slot, so if this load sees the increment, the
-        // state load below sees `DONE` (module docs, "Parking").
+        // The sequence first, then `PARKED`: a notifier that finds the bit
+        // increments the slot after this load (module docs, "Parking").
         let seq = self.slot.load(Ordering::Acquire);
-        let state = self.node.state.load(Ordering::Acquire);
+        let state = self.node.state.fetch_or(PARKED, Ordering::AcqRel) & !PARKED;
         if state >= DONE {
             return (state, None);
         }
@@ -566,7 +1042,7 @@ impl<F: FutexLike> Parked<'_, F> {
         {
             let mut locked = self.bucket.lock();
             // Relaxed: `NOTIFYING` is stored under this lock.
-            if self.node.state.load(Ordering::Relaxed) == WAITING {
+            if self.node.state.load(Ordering::Relaxed) & !PARKED == WAITING {
                 // SAFETY: a `WAITING` node is in its bucket's list.
                 unsafe { locked.unlink(self.node) };
                 self.bucket.waiters.fetch_sub(1, Ordering::Relaxed);
@@ -641,6 +1117,8 @@ pub struct WaitQueue<F: FutexLike, C: Clock> {
     slots: [AtomicU32; SLOTS],
     futex: F,
     clock: C,
+    /// The cap of the monitor phase in nanoseconds (0: no phase).
+    spin_limit_ns: core::sync::atomic::AtomicU32,
 }
 
 impl<F: FutexLike, C: Clock> WaitQueue<F, C> {
@@ -653,6 +1131,7 @@ impl<F: FutexLike, C: Clock> WaitQueue<F, C> {
             slots: [const { AtomicU32::new(0) }; SLOTS],
             futex,
             clock,
+            spin_limit_ns: core::sync::atomic::AtomicU32::new(monitor::DEFAULT_LIMIT_NS),
         }
     }
 
@@ -665,6 +1144,7 @@ impl<F: FutexLike, C: Clock> WaitQueue<F, C> {
             slots: core::array::from_fn(|_| AtomicU32::new(0)),
             futex,
             clock,
+            spin_limit_ns: core::sync::atomic::AtomicU32::new(monitor::DEFAULT_LIMIT_NS),
         }
     }
 
@@ -778,6 +1258,18 @@ impl<F: FutexLike, C: Clock> WaitQueue<F, C> {
             }
         };
         let mut next = timeout; // the deadline was fixed just before
+        if let Some((state, spent)) = self.monitor_phase(bucket, &node, timeout) {
+            if state >= DONE {
+                return parked.finish();
+            }
+            // The phase counts against the timeout.
+            if let Some(t) = timeout {
+                match t.checked_sub(spent) {
+                    Some(left) if !left.is_zero() => next = Some(left),
+                    _ => return parked.cancel(),
+                }
+            }
+        }
         loop {
             match parked.park(next) {
                 (WAITING, Some(WaitOutcome::TimedOut)) => return parked.cancel(),
@@ -792,6 +1284,65 @@ impl<F: FutexLike, C: Clock> WaitQueue<F, C> {
                 None => return parked.cancel(),
             }
         }
+    }
+
+    /// The monitor phase of a queued `node` (module docs): watches its
+    /// state for at most the bucket's budget and `timeout`, and adapts the
+    /// budget. Returns the last state seen and the time spent, or `None`
+    /// when there was no phase.
+    fn monitor_phase(
+        &self,
+        bucket: &Bucket,
+        node: &Node,
+        timeout: Option<Duration>,
+    ) -> Option<(u32, Duration)> {
+        let limit_ns = self
+            .spin_limit_ns
+            .load(core::sync::atomic::Ordering::Relaxed);
+        let budget = bucket.spin.budget(limit_ns)?;
+        let (state, spent) = monitor::watch(&node.state, timeout.map_or(budget, |t| t.min(budget)));
+        bucket.spin.record(state >= DONE, limit_ns);
+        Some((state, spent))
+    }
+
+    /// Caps the monitor phase of every later wait at `limit` (whole
+    /// nanoseconds, at most [`MAX_SPIN_LIMIT`]; [`Duration::ZERO`] turns the
+    /// phase off) and returns the previous cap. The default is
+    /// [`DEFAULT_SPIN_LIMIT`] where the platform has a monitor phase (Linux
+    /// and bare metal, on x86_64 and aarch64) and zero elsewhere, where the
+    /// cap stays zero. Results, order and counts do not depend on it: it
+    /// only trades CPU time for wake-up latency.
+    pub fn set_spin_limit(&self, limit: Duration) -> Duration {
+        let ns = if monitor::AVAILABLE {
+            limit.min(MAX_SPIN_LIMIT).as_nanos() as u32
+        } else {
+            0
+        };
+        let old = self
+            .spin_limit_ns
+            .swap(ns, core::sync::atomic::Ordering::Relaxed);
+        Duration::from_nanos(old.into())
+    }
+
+    /// The cap of the monitor phase (see
+    /// [`set_spin_limit`](Self::set_spin_limit)).
+    pub fn spin_limit(&self) -> Duration {
+        Duration::from_nanos(
+            self.spin_limit_ns
+                .load(core::sync::atomic::Ordering::Relaxed)
+                .into(),
+        )
+    }
+
+    /// The adaptive budget of the monitor phase of the bucket of host
+    /// address `addr`, before the cap (for tests and diagnostics).
+    pub fn spin_budget(&self, addr: usize) -> Duration {
+        let ns = self
+            .bucket(addr)
+            .spin
+            .budget_ns
+            .load(core::sync::atomic::Ordering::Relaxed);
+        Duration::from_nanos(ns.into())
     }
 
     /// `memory.atomic.notify`: wakes up to `count` waiters on the word at
@@ -862,14 +1413,16 @@ impl<F: FutexLike, C: Clock> WaitQueue<F, C> {
             let node = unsafe { &*cur };
             // The last access to the node: from here its waiter may return
             // and the node vanish. The slot belongs to the queue.
-            node.state.store(last, Ordering::Release);
-            let slot = self.slot(cur);
-            slot.fetch_add(1, Ordering::Release);
-            // Every sleeper of the slot: others that share it re-check
-            // their state and sleep again. An error or a wake that finds
-            // nobody asleep loses nothing (the waiter re-checks before
-            // every sleep).
-            let _ = self.futex.wake(slot, u32::MAX);
+            let old = node.state.swap(last, Ordering::AcqRel);
+            if old & PARKED != 0 {
+                let slot = self.slot(cur);
+                slot.fetch_add(1, Ordering::Release);
+                // Every sleeper of the slot: others that share it re-check
+                // their state and sleep again. An error or a wake that
+                // finds nobody asleep loses nothing (the waiter re-checks
+                // before every sleep).
+                let _ = self.futex.wake(slot, u32::MAX);
+            }
             cur = next;
         }
     }
@@ -1092,12 +1645,50 @@ mod tests {
         });
     }
 
+    /// The adaptive budget: halved by every phase that gives up, so it
+    /// falls below [`SPIN_PROBE`] within a few waits, after which only one
+    /// wait in [`SPIN_PROBE_EVERY`] probes; doubled (from [`SPIN_PROBE`]) by
+    /// every phase that ends in a wake-up, up to the cap; no phase at all
+    /// under a zero cap.
+    #[test]
+    fn spin_budget_adapts() {
+        let limit = DEFAULT_SPIN_LIMIT.as_nanos() as u32;
+        let spin = Spin::new();
+        assert_eq!(spin.budget(limit), Some(DEFAULT_SPIN_LIMIT));
+        assert_eq!(spin.budget(0), None);
+        let mut failures = 0;
+        while spin.budget_ns.load(core::sync::atomic::Ordering::Relaxed) >= SPIN_PROBE_NS {
+            spin.record(false, limit);
+            failures += 1;
+        }
+        assert_eq!(failures, 6); // 20 µs -> 312 ns
+        let probes = (0..4 * SPIN_PROBE_EVERY)
+            .filter_map(|_| spin.budget(limit))
+            .collect::<Vec<_>>();
+        assert_eq!(probes, [SPIN_PROBE; 4]);
+        spin.record(true, limit);
+        assert_eq!(spin.budget(limit), Some(2 * SPIN_PROBE));
+        for _ in 0..10 {
+            spin.record(true, limit);
+        }
+        assert_eq!(spin.budget(limit), Some(DEFAULT_SPIN_LIMIT));
+        // A lower cap bounds the next phase at once.
+        assert_eq!(spin.budget(1_000), Some(Duration::from_micros(1)));
+    }
+
     /// Timed and untimed waiters against notifiers, several rounds: every
     /// notify's count equals the waiters that returned `Ok` for it (summed),
-    /// and the queue ends empty.
+    /// and the queue ends empty. With the monitor phase on, then off.
     #[test]
     fn counts_are_conserved_under_races() {
+        for spin in [DEFAULT_SPIN_LIMIT, Duration::ZERO] {
+            counts_are_conserved(spin);
+        }
+    }
+
+    fn counts_are_conserved(spin: Duration) {
         let q = &*queue();
+        q.set_spin_limit(spin);
         let word = AtomicU32::new(0);
         let rounds = if cfg!(miri) { 3 } else { 200 };
         let mut ok = 0;

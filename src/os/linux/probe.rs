@@ -118,13 +118,30 @@ impl Auxv {
         self.hwcap2_bit(Bit::Paca)
     }
 
+    /// The generic timer's event stream is on for user space (aarch64
+    /// `HWCAP_EVTSTRM`; Linux runs it at 10 kHz, so a `wfe` never sleeps
+    /// longer than 100 µs); always false elsewhere.
+    pub fn event_stream(&self) -> bool {
+        self.hwcap2_bit(Bit::Evtstrm)
+    }
+
+    /// `wfet`/`wfit` (aarch64 FEAT_WFxT, `HWCAP2_WFXT`); always false
+    /// elsewhere.
+    pub fn wfxt(&self) -> bool {
+        self.hwcap2_bit(Bit::Wfxt)
+    }
+
     #[cfg(target_arch = "aarch64")]
     fn hwcap2_bit(&self, bit: Bit) -> bool {
-        use linux_raw_sys::ptrace::{HWCAP_PACA, HWCAP2_BTI, HWCAP2_MTE};
+        use linux_raw_sys::ptrace::{
+            HWCAP_EVTSTRM, HWCAP_PACA, HWCAP2_BTI, HWCAP2_MTE, HWCAP2_WFXT,
+        };
         match bit {
             Bit::Mte => self.hwcap2 & HWCAP2_MTE as usize != 0,
             Bit::Bti => self.hwcap2 & HWCAP2_BTI as usize != 0,
             Bit::Paca => self.hwcap & HWCAP_PACA as usize != 0,
+            Bit::Evtstrm => self.hwcap & HWCAP_EVTSTRM as usize != 0,
+            Bit::Wfxt => self.hwcap2 & HWCAP2_WFXT as usize != 0,
         }
     }
 
@@ -138,6 +155,8 @@ enum Bit {
     Mte,
     Bti,
     Paca,
+    Evtstrm,
+    Wfxt,
 }
 
 // Cache: PAGE_SIZE == 0 means "not read yet". Racing first readers compute
