@@ -345,12 +345,19 @@ mod monitor {
         };
         let start = counter::now();
         // Rounded up, so the phase never ends before its budget (a timeout
-        // shorter than the budget then ends the wait with the phase).
-        let ticks = (budget.as_nanos() * u128::from(hz)).div_ceil(1_000_000_000) as u64;
+        // shorter than the budget then ends the wait with the phase). In
+        // u64: a u128 division would pull compiler_builtins into the C
+        // clients' links. The budget is at most MAX_SPIN_LIMIT (1e6 ns),
+        // so the product fits for any counter below 18 THz.
+        let ns = budget.min(super::MAX_SPIN_LIMIT).as_nanos() as u64;
+        let ticks = (ns * hz).div_ceil(1_000_000_000);
         let s = counter::wait_until(state, start.saturating_add(ticks));
         let spent = counter::now().wrapping_sub(start);
-        let spent_ns = u128::from(spent) * 1_000_000_000 / u128::from(hz);
-        (s, Duration::from_nanos(spent_ns as u64))
+        let rest_ns = spent % hz * 1_000_000_000 / hz; // spent % hz < hz
+        (
+            s,
+            Duration::from_secs(spent / hz) + Duration::from_nanos(rest_ns),
+        )
     }
 
     /// The TSC, its rate and the x86_64 waits.
@@ -406,8 +413,12 @@ mod monitor {
                 let (t1, c1) = (monotonic().ok()?, now());
                 let ns = t1.checked_sub(t0)?.as_nanos();
                 if ns >= CALIBRATION.as_nanos() {
-                    return u64::try_from(u128::from(c1.wrapping_sub(c0)) * 1_000_000_000 / ns)
-                        .ok();
+                    // In u64, as in `watch`: ~50 µs of ticks times 1e9.
+                    let ns = u64::try_from(ns).ok()?;
+                    return c1
+                        .wrapping_sub(c0)
+                        .checked_mul(1_000_000_000)
+                        .map(|t| t / ns);
                 }
             }
         }
