@@ -113,7 +113,7 @@
  * of the header (a signature, a struct layout, a code's meaning) changes
  * it.
  */
-#define WRT_ABI_VERSION 2
+#define WRT_ABI_VERSION 3
 
 /**
  * `wrt_platform_info_t.os`: Linux.
@@ -426,9 +426,18 @@ typedef struct {
    */
   uint32_t flags;
   /**
-   * Zero; reserved for later versions.
+   * How many threads are inside `wrt_atomic_wait32` / `wrt_atomic_wait64`
+   * (or their `_view` forms) on this memory: counted before the wait
+   * compares the word, uncounted after it ends, so it may briefly count
+   * a thread that is leaving but never misses one that could still be
+   * put to sleep. The notify fast path: when a sequentially consistent
+   * load (`__atomic_load_n(&v->waiters, __ATOMIC_SEQ_CST)`) made after
+   * the Wasm atomic write that pairs with the notify reads 0, a notify
+   * of an aligned, in-bounds address wakes nobody and returns 0, with no
+   * call into the helper (`wrt_atomic_notify_inline` below does exactly
+   * that). On a memory that is not shared it stays 0.
    */
-  uint32_t unused;
+  uint32_t waiters;
 } wrt_memory_view_t;
 
 /**
@@ -1096,3 +1105,34 @@ int32_t wrt_zephyr_set_heap(void *heap);
 #endif  // __cplusplus
 
 #endif  /* WRT_HELPER_H */
+
+#if !defined(WRT_HELPER_INLINE_H) && (defined(__GNUC__) || defined(__clang__))
+/**
+ * Include guard of the inline functions below (GCC and Clang only: they
+ * use the `__atomic` builtins).
+ */
+#define WRT_HELPER_INLINE_H
+
+/**
+ * The fast path of `wrt_atomic_notify_view`, for compiled code to inline:
+ * when `addr` is aligned and inside the memory and no thread waits on the
+ * memory (`view->waiters` is 0), returns 0 with two loads and no call;
+ * otherwise calls `wrt_atomic_notify_view`, so results and codes are the
+ * same. The `waiters` load is sequentially consistent: it pairs with the
+ * Wasm atomic (seq_cst) write of the waited word that precedes a notify
+ * (see `wrt_memory_view_t.waiters`). `length` may be read relaxed: a stale
+ * length is only ever smaller and sends the notify down the call.
+ * `view` is a pointer `wrt_memory_view` returned (not NULL), used only
+ * while its memory lives.
+ */
+static inline int64_t wrt_atomic_notify_inline(const wrt_memory_view_t *view,
+                                               uint64_t addr,
+                                               uint32_t count) {
+  uint64_t length = __atomic_load_n(&view->length, __ATOMIC_RELAXED);
+  if ((addr & 3) == 0 && addr < length && length - addr >= 4 &&
+      __atomic_load_n(&view->waiters, __ATOMIC_SEQ_CST) == 0) {
+    return 0;
+  }
+  return wrt_atomic_notify_view(view, addr, count);
+}
+#endif  /* WRT_HELPER_INLINE_H */

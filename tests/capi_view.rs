@@ -167,6 +167,127 @@ fn atomics_through_the_view() {
     assert_eq!(wrt_atomic_wait32_view(v, 0, 0, 0), e(WRT_E_BAD_HANDLE));
 }
 
+/// The view's `waiters` field, read as the header's inline notify reads it.
+fn waiters(v: *const wrt_memory_view_t) -> u32 {
+    // SAFETY: a view of a live memory; the helper writes `waiters` only
+    // with atomic stores.
+    let w = unsafe { std::sync::atomic::AtomicU32::from_ptr((&raw const (*v).waiters).cast_mut()) };
+    w.load(Ordering::SeqCst)
+}
+
+/// The header's `wrt_atomic_notify_inline` (Rust twin): the same results
+/// and codes as `wrt_atomic_notify_view`, and `waiters` counts exactly the
+/// threads inside a wait.
+#[test]
+fn the_inline_notify_and_the_waiter_count() {
+    let m = create(1, 2, WRT_MEMORY_SHARED);
+    let plain = create(1, 1, 0);
+    let v = wrt_memory_view(m);
+    let p = wrt_memory_view(plain);
+    // SAFETY (every call below): `v` and `p` are views of live memories.
+    let inline = |v, addr, n| unsafe { wrt_atomic_notify_inline(v, addr, n) };
+    for (view, addr, n) in [
+        (v, 0, 1),
+        (v, 0, 0),
+        (v, 1, 1),
+        (v, 2, u32::MAX),
+        (v, PAGE - 4, 1),
+        (v, PAGE - 2, 1),
+        (v, PAGE, 1),
+        (v, u64::MAX - 3, 1),
+        (v, u64::MAX, 1),
+        (p, 0, 1),
+        (p, 3, 1),
+        (p, PAGE, 1),
+    ] {
+        assert_eq!(
+            inline(view, addr, n),
+            wrt_atomic_notify_view(view, addr, n),
+            "addr {addr:#x} count {n}"
+        );
+    }
+    assert_eq!(waiters(v), 0);
+    assert_eq!(wrt_atomic_wait32_view(v, 0, 0, 1000), WRT_WAIT_TIMED_OUT);
+    assert_eq!(waiters(v), 0, "a wait that ended is uncounted");
+    assert_eq!(wrt_atomic_wait32(m, 0, 1, -1), WRT_WAIT_NOT_EQUAL);
+    assert_eq!(waiters(v), 0, "a wait that never slept is uncounted");
+
+    // Two waiters: counted while they wait, woken through the fast path's
+    // call, uncounted after.
+    let vu = v as usize;
+    let spawn_waiter = |addr| {
+        thread::spawn(move || {
+            wrt_atomic_wait32_view(vu as *const wrt_memory_view_t, addr, 0, 20_000_000_000)
+        })
+    };
+    let a = spawn_waiter(8);
+    let b = spawn_waiter(16);
+    for _ in 0..20_000 {
+        if waiters(v) == 2 {
+            break;
+        }
+        thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(waiters(v), 2, "both waiters counted");
+    assert_eq!(waiters(p), 0);
+    let mut woken = 0;
+    while woken < 2 {
+        woken += inline(v, 8, 1) + inline(v, 16, 1);
+        thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(woken, 2);
+    assert_eq!(a.join().unwrap(), WRT_WAIT_OK);
+    assert_eq!(b.join().unwrap(), WRT_WAIT_OK);
+    assert_eq!(waiters(v), 0);
+    assert_eq!(inline(v, 8, 1), 0);
+
+    assert_eq!(wrt_memory_destroy(m), OK);
+    assert_eq!(wrt_memory_destroy(plain), OK);
+    // A torn-down memory has length 0: the fast path takes the call.
+    assert_eq!(inline(v, 0, 1), WRT_E_BAD_HANDLE as i64);
+}
+
+/// The protocol the inline fast path relies on, as a ping-pong: each side
+/// stores its round (seq_cst) and notifies through the fast path, then
+/// waits for the other's round, re-checking the word. A wake the fast path
+/// skipped wrongly leaves a side asleep until its timeout, which fails.
+#[test]
+fn the_inline_notify_loses_no_wake() {
+    let m = create(1, 1, WRT_MEMORY_SHARED);
+    let v = wrt_memory_view(m) as usize;
+    let base = wrt_memory_base(m) as usize;
+    // SAFETY: words at offsets 0 and 4 of a live shared memory, accessed
+    // only atomically by both threads.
+    let word = |offset: usize| unsafe {
+        std::sync::atomic::AtomicU32::from_ptr((base + offset) as *mut u32)
+    };
+    let rounds: u32 = if cfg!(target_arch = "x86_64") {
+        2000
+    } else {
+        200
+    };
+    // Publishes `round` at `mine` and waits for `round` at `theirs`.
+    let step = |mine: usize, theirs: usize, round: u32| {
+        let view = v as *const wrt_memory_view_t;
+        word(mine).store(round, Ordering::SeqCst);
+        // SAFETY: a view of a live memory.
+        assert!(unsafe { wrt_atomic_notify_inline(view, mine as u64, 1) } >= 0);
+        loop {
+            let seen = word(theirs).load(Ordering::SeqCst);
+            if seen >= round {
+                break;
+            }
+            let r = wrt_atomic_wait32_view(view, theirs as u64, seen, 10_000_000_000);
+            assert_ne!(r, WRT_WAIT_TIMED_OUT, "round {round}: a wake was lost");
+        }
+    };
+    thread::scope(|s| {
+        s.spawn(|| (1..=rounds).for_each(|round| step(4, 0, round)));
+        (1..=rounds).for_each(|round| step(0, 4, round));
+    });
+    assert_eq!(wrt_memory_destroy(m), OK);
+}
+
 fn bytes(m: wrt_memory_t, offset: u64, len: usize) -> Vec<u8> {
     let mut out = vec![0u8; len];
     // SAFETY: `out` is valid for `len` bytes.

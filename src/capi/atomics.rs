@@ -59,7 +59,15 @@ fn wait_on(
                 return Err(WRT_E_NOT_SHARED);
             }
             let word = m.base().as_ptr().wrapping_add(offset);
-            match wait(word, &|| slot.is_live(generation)) {
+            // Counted before the wait compares the word (a `SeqCst` load),
+            // so a notifier's fast path that reads 0 after its `SeqCst`
+            // write of the word is right to skip us: in the single total
+            // order either its load comes first (and our compare then sees
+            // its write) or it sees this increment.
+            slot.waiters().fetch_add(1, Ordering::SeqCst);
+            let result = wait(word, &|| slot.is_live(generation));
+            slot.waiters().fetch_sub(1, Ordering::Release);
+            match result {
                 WaitResult::Cancelled => Err(WRT_E_DESTROYED),
                 r => Ok(r as i32),
             }
@@ -250,6 +258,46 @@ pub extern "C" fn wrt_atomic_notify_view(
         return 0;
     }
     notify_queued(memory, word, count)
+}
+
+/// `wrt_atomic_notify_inline` of the header, for Rust callers: the
+/// notify fast path compiled code inlines. When `addr` is aligned and in
+/// bounds and nobody waits on the memory (its view's `waiters` is 0) it
+/// returns 0 after two loads and no call; otherwise it calls
+/// [`wrt_atomic_notify_view`], so results and codes are the same.
+///
+/// Like the header's version it reads `length` with a relaxed load: a
+/// stale, smaller length only sends the notify down the call, and a
+/// memory's length only grows while it lives (`reset` needs it idle; a
+/// torn-down memory's length is 0).
+///
+/// # Safety
+/// `view` is a pointer returned by `wrt_memory_view` (not NULL). As for
+/// every use of a view, a notify through the view of a destroyed memory
+/// may act on the slot's later memory.
+#[inline(always)]
+pub unsafe fn wrt_atomic_notify_inline(
+    view: *const wrt_memory_view_t,
+    addr: u64,
+    count: u32,
+) -> i64 {
+    // SAFETY: `view` points to a view in the static handle table (caller),
+    // whose fields the helper only ever writes with atomic stores.
+    let (length, waiters) = unsafe {
+        (
+            AtomicU64::from_ptr(core::ptr::addr_of!((*view).length).cast_mut()),
+            AtomicU32::from_ptr(core::ptr::addr_of!((*view).waiters).cast_mut()),
+        )
+    };
+    let length = length.load(Ordering::Relaxed);
+    if addr.is_multiple_of(4)
+        && addr < length
+        && length - addr >= 4
+        && waiters.load(Ordering::SeqCst) == 0
+    {
+        return 0;
+    }
+    wrt_atomic_notify_view(view, addr, count)
 }
 
 /// The rest of a notify that may have waiters: pins the memory, so that

@@ -8,7 +8,7 @@ use super::{WRT_E_INVALID, WRT_E_NOT_SUPPORTED, WRT_E_NULL, WRT_OK, wrt_error};
 /// with an archive built from another header. Any change to a declaration
 /// of the header (a signature, a struct layout, a code's meaning) changes
 /// it.
-pub const WRT_ABI_VERSION: u32 = 2;
+pub const WRT_ABI_VERSION: u32 = 3;
 
 /// The `WRT_ABI_VERSION` the archive was built with.
 #[unsafe(no_mangle)]

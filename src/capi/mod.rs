@@ -245,8 +245,17 @@ pub struct wrt_memory_view_t {
     pub memory: wrt_memory_t,
     /// The memory's `WRT_MEMORY_*` flags, as created.
     pub flags: u32,
-    /// Zero; reserved for later versions.
-    pub unused: u32,
+    /// How many threads are inside `wrt_atomic_wait32` / `wrt_atomic_wait64`
+    /// (or their `_view` forms) on this memory: counted before the wait
+    /// compares the word, uncounted after it ends, so it may briefly count
+    /// a thread that is leaving but never misses one that could still be
+    /// put to sleep. The notify fast path: when a sequentially consistent
+    /// load (`__atomic_load_n(&v->waiters, __ATOMIC_SEQ_CST)`) made after
+    /// the Wasm atomic write that pairs with the notify reads 0, a notify
+    /// of an aligned, in-bounds address wakes nobody and returns 0, with no
+    /// call into the helper (`wrt_atomic_notify_inline` below does exactly
+    /// that). On a memory that is not shared it stays 0.
+    pub waiters: u32,
 }
 
 // The layout compiled code is built against (64-bit targets).
@@ -259,6 +268,7 @@ const _: () = {
     assert!(offset_of!(wrt_memory_view_t, reserved) == 24);
     assert!(offset_of!(wrt_memory_view_t, memory) == 32);
     assert!(offset_of!(wrt_memory_view_t, flags) == 40);
+    assert!(offset_of!(wrt_memory_view_t, waiters) == 44);
     assert!(size_of::<wrt_memory_view_t>() == 48);
 };
 
@@ -296,7 +306,7 @@ static SLOTS: [Slot; WRT_MAX_MEMORIES] = [const {
             reserved: 0,
             memory: 0,
             flags: 0,
-            unused: 0,
+            waiters: 0,
         }),
         state: AtomicU64::new(FREE),
     }
@@ -376,6 +386,14 @@ impl Slot {
 
     fn flags(&self) -> &AtomicU32 {
         view_field!(self, flags, AtomicU32)
+    }
+
+    /// The view's `waiters` count (see [`wrt_memory_view_t::waiters`]): only
+    /// ever changed by one increment and one decrement per wait, never
+    /// reset while a wait may be running (a create must not zero it under
+    /// a waiter of the slot's previous memory that is still leaving).
+    fn waiters(&self) -> &AtomicU32 {
+        view_field!(self, waiters, AtomicU32)
     }
 
     /// The view of the memory of generation `want` (any generation when
@@ -459,6 +477,9 @@ impl Slot {
         // SAFETY: `mem` was initialised when the slot went LIVE and is read
         // out once: the slot is FREE right after and never reads it again.
         let mem = unsafe { cell.assume_init_read() };
+        // Nothing is in bounds any more: the header's inline notify fast
+        // path takes the call (and its WRT_E_BAD_HANDLE) from here on.
+        self.length().store(0, Ordering::Relaxed);
         let next = (generation + 1) & GEN_MASK;
         self.state
             .store(next << GEN_SHIFT | FREE, Ordering::Release);
@@ -1148,6 +1169,8 @@ pub unsafe extern "C" fn wrt_atfork_child() {
     unsafe { atomics::reset_after_fork() };
     quarantine::unlock_after_fork();
     for slot in &SLOTS {
+        // The waits of other threads do not exist in the child.
+        slot.waiters().store(0, Ordering::Relaxed);
         let state = slot.state.load(Ordering::Relaxed);
         let generation = generation(state);
         match tag(state) {

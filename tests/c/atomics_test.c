@@ -118,6 +118,21 @@ static void threaded(wrt_memory_t m, uint8_t *base) {
     void *ret = (void *)1;
     pthread_join(t, &ret);
     check(ret == 0, "the flag waiter saw the store");
+
+    /* The same through the header's inline notify: the view counts the
+       waiter, so the fast path does not skip it. */
+    const wrt_memory_view_t *v = wrt_memory_view(m);
+    __atomic_store_n(flag, 0, __ATOMIC_SEQ_CST);
+    f.rounds = 0;
+    check(pthread_create(&t, 0, wait_for_flag, &f) == 0, "start the flag waiter (inline)");
+    for (int i = 0; i < 20000 && __atomic_load_n(&v->waiters, __ATOMIC_SEQ_CST) == 0; i++) usleep(1000);
+    check(__atomic_load_n(&v->waiters, __ATOMIC_SEQ_CST) == 1, "the view counts the waiter");
+    __atomic_store_n(flag, 1, __ATOMIC_SEQ_CST);
+    check(wrt_atomic_notify_inline(v, 24, 1) == 1, "the inline notify woke the waiter");
+    ret = (void *)1;
+    pthread_join(t, &ret);
+    check(ret == 0, "the flag waiter saw the store (inline)");
+    check(__atomic_load_n(&v->waiters, __ATOMIC_SEQ_CST) == 0, "the view uncounts the waiter");
 }
 #endif
 
@@ -157,6 +172,16 @@ static int run(void) {
     check(wrt_atomic_wait64(plain, 0, 0, 0) == WRT_E_NOT_SHARED, "wait64 on unshared memory traps");
     check(wrt_atomic_notify(plain, 0, 1) == 0, "notify on unshared memory returns 0");
     check(wrt_atomic_notify(plain, PAGE, 1) == WRT_E_OUT_OF_BOUNDS, "notify on unshared memory checks bounds");
+    /* The header's inline fast path: the same results and codes as the call. */
+    const wrt_memory_view_t *vm = wrt_memory_view(m), *vp = wrt_memory_view(plain);
+    check(vm->waiters == 0 && vp->waiters == 0, "nobody waits");
+    check(wrt_atomic_notify_inline(vm, 0, 1) == 0, "inline notify with no waiters returns 0");
+    check(wrt_atomic_notify_inline(vm, 1, 1) == WRT_E_UNALIGNED, "inline notify unaligned traps");
+    check(wrt_atomic_notify_inline(vm, PAGE - 2, 1) == WRT_E_UNALIGNED, "inline notify at PAGE-2 traps (unaligned)");
+    check(wrt_atomic_notify_inline(vm, PAGE, 1) == WRT_E_OUT_OF_BOUNDS, "inline notify out of bounds traps");
+    check(wrt_atomic_notify_inline(vm, UINT64_MAX - 3, 1) == WRT_E_OUT_OF_BOUNDS, "inline notify wrapping traps");
+    check(wrt_atomic_notify_inline(vp, 0, 1) == 0, "inline notify on unshared memory returns 0");
+    check(wrt_atomic_notify_inline(vp, PAGE, 1) == WRT_E_OUT_OF_BOUNDS, "inline notify on unshared memory checks bounds");
     check(wrt_atomic_wait32(0, 0, 0, 0) == WRT_E_BAD_HANDLE, "wait32 on handle 0");
     check(wrt_atomic_notify(0, 0, 1) == WRT_E_BAD_HANDLE, "notify on handle 0");
     check(wrt_memory_grow(m, 1) == 1, "grow the shared memory");
