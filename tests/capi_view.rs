@@ -169,9 +169,10 @@ fn atomics_through_the_view() {
 
 /// The view's `waiters` field, read as the header's inline notify reads it.
 fn waiters(v: *const wrt_memory_view_t) -> u32 {
+    let field = v.wrapping_byte_add(std::mem::offset_of!(wrt_memory_view_t, waiters));
     // SAFETY: a view of a live memory; the helper writes `waiters` only
     // with atomic stores.
-    let w = unsafe { std::sync::atomic::AtomicU32::from_ptr((&raw const (*v).waiters).cast_mut()) };
+    let w = unsafe { std::sync::atomic::AtomicU32::from_ptr(field.cast_mut().cast()) };
     w.load(Ordering::SeqCst)
 }
 
@@ -184,8 +185,11 @@ fn the_inline_notify_and_the_waiter_count() {
     let plain = create(1, 1, 0);
     let v = wrt_memory_view(m);
     let p = wrt_memory_view(plain);
-    // SAFETY (every call below): `v` and `p` are views of live memories.
-    let inline = |v, addr, n| unsafe { wrt_atomic_notify_inline(v, addr, n) };
+    let inline = |v, addr, n| {
+        // SAFETY: `v` and `p`, the only views passed, are views of memories
+        // that live until the end of the test.
+        unsafe { wrt_atomic_notify_inline(v, addr, n) }
+    };
     for (view, addr, n) in [
         (v, 0, 1),
         (v, 0, 0),

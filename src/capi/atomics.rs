@@ -281,14 +281,14 @@ pub unsafe fn wrt_atomic_notify_inline(
     addr: u64,
     count: u32,
 ) -> i64 {
+    let field = |offset: usize| view.wrapping_byte_add(offset).cast_mut();
+    let length = field(core::mem::offset_of!(wrt_memory_view_t, length));
+    let waiters = field(core::mem::offset_of!(wrt_memory_view_t, waiters));
     // SAFETY: `view` points to a view in the static handle table (caller),
     // whose fields the helper only ever writes with atomic stores.
-    let (length, waiters) = unsafe {
-        (
-            AtomicU64::from_ptr(core::ptr::addr_of!((*view).length).cast_mut()),
-            AtomicU32::from_ptr(core::ptr::addr_of!((*view).waiters).cast_mut()),
-        )
-    };
+    let length = unsafe { AtomicU64::from_ptr(length.cast()) };
+    // SAFETY: as above.
+    let waiters = unsafe { AtomicU32::from_ptr(waiters.cast()) };
     let length = length.load(Ordering::Relaxed);
     if addr.is_multiple_of(4)
         && addr < length
