@@ -74,11 +74,14 @@
 //!   [`WaitQueue::set_spin_limit`], default [`DEFAULT_SPIN_LIMIT`]), one
 //!   that gives up halves it. When waiter and notifier share one CPU, a
 //!   phase can never succeed (the notifier cannot run), so the budget
-//!   falls below [`SPIN_PROBE`] within a few waits; from there only one
-//!   wait in [`SPIN_PROBE_EVERY`] of the bucket watches, for
-//!   [`SPIN_PROBE`], to notice when spinning starts to pay again. The
-//!   phase only ends a wait earlier: results, FIFO order and counts are
-//!   those of the queue.
+//!   falls below [`SPIN_MIN`] (counts as zero) within five waits; from
+//!   there only a probe watches, for the whole cap, to notice when
+//!   spinning starts to pay again: one wait in [`SPIN_PROBE_EVERY_MIN`],
+//!   and each probe that gives up doubles that interval, up to
+//!   [`SPIN_PROBE_EVERY_MAX`] (so a phase that can never succeed costs
+//!   about cap / 4096 per wait). A probe that succeeds restores the budget.
+//!   The phase only ends a wait earlier: results, FIFO order and counts
+//!   are those of the queue.
 //! * timeout: lock the bucket; if the node is still `WAITING` the waiter
 //!   unlinks itself and returns `TimedOut`; otherwise a notify won the
 //!   race and counted this waiter, so it parks until `DONE` and returns
@@ -729,15 +732,20 @@ pub const DEFAULT_SPIN_LIMIT: Duration = Duration::from_micros(20);
 /// values are clamped to it.
 pub const MAX_SPIN_LIMIT: Duration = Duration::from_millis(1);
 
-/// The budget of a probing monitor phase: below it the adaptive budget
-/// counts as zero.
-pub const SPIN_PROBE: Duration = Duration::from_nanos(500);
+/// Below this (or the cap, if lower) a bucket's adaptive budget counts as
+/// zero: its waits run no monitor phase, except the probes.
+pub const SPIN_MIN: Duration = Duration::from_micros(1);
 
-/// While a bucket's budget is below [`SPIN_PROBE`], one wait in this many
-/// runs a monitor phase of [`SPIN_PROBE`].
-pub const SPIN_PROBE_EVERY: u32 = 64;
+/// While a bucket's budget counts as zero, one wait in `every` probes: it
+/// runs a phase of the whole cap. `every` starts at this and doubles with
+/// each probe that gives up, up to [`SPIN_PROBE_EVERY_MAX`]; a probe that
+/// ends in a wake-up brings the budget back and `every` down to this.
+pub const SPIN_PROBE_EVERY_MIN: u32 = 64;
 
-const SPIN_PROBE_NS: u32 = SPIN_PROBE.as_nanos() as u32;
+/// The most waits between two probes (see [`SPIN_PROBE_EVERY_MIN`]).
+pub const SPIN_PROBE_EVERY_MAX: u32 = 4096;
+
+const SPIN_MIN_NS: u32 = SPIN_MIN.as_nanos() as u32;
 
 /// The result of a wait whose node reached the final state `state`.
 fn taken_result(state: u32) -> WaitResult {
@@ -859,51 +867,61 @@ impl Bucket {
 struct Spin {
     /// The budget in nanoseconds, at most [`MAX_SPIN_LIMIT`].
     budget_ns: core::sync::atomic::AtomicU32,
-    /// Counts the waits that found the budget below [`SPIN_PROBE`].
-    probes: core::sync::atomic::AtomicU32,
+    /// Counts the waits that found the budget counting as zero.
+    skipped: core::sync::atomic::AtomicU32,
+    /// One of those in this many probes (a power of two, from
+    /// [`SPIN_PROBE_EVERY_MIN`] to [`SPIN_PROBE_EVERY_MAX`]).
+    probe_every: core::sync::atomic::AtomicU32,
 }
 
 impl Spin {
     const fn new() -> Self {
         Spin {
             budget_ns: core::sync::atomic::AtomicU32::new(DEFAULT_SPIN_LIMIT.as_nanos() as u32),
-            probes: core::sync::atomic::AtomicU32::new(0),
+            skipped: core::sync::atomic::AtomicU32::new(0),
+            probe_every: core::sync::atomic::AtomicU32::new(SPIN_PROBE_EVERY_MIN),
         }
     }
 
-    /// The budget of the next phase under the cap `limit_ns`, or `None`
-    /// for no phase.
+    /// The budget of the next phase under the cap `limit_ns` (the whole
+    /// cap for a probe), or `None` for no phase.
     fn budget(&self, limit_ns: u32) -> Option<Duration> {
         use core::sync::atomic::Ordering::Relaxed;
         if limit_ns == 0 {
             return None;
         }
-        let mut ns = self.budget_ns.load(Relaxed).min(limit_ns);
-        if ns < SPIN_PROBE_NS {
-            if !self
-                .probes
-                .fetch_add(1, Relaxed)
-                .is_multiple_of(SPIN_PROBE_EVERY)
-            {
-                return None;
-            }
-            ns = SPIN_PROBE_NS.min(limit_ns);
+        let ns = self.budget_ns.load(Relaxed).min(limit_ns);
+        if ns >= SPIN_MIN_NS.min(limit_ns) {
+            return Some(Duration::from_nanos(ns.into()));
         }
-        Some(Duration::from_nanos(ns.into()))
+        let every = self.probe_every.load(Relaxed);
+        let probe = self.skipped.fetch_add(1, Relaxed).is_multiple_of(every);
+        probe.then(|| Duration::from_nanos(limit_ns.into()))
     }
 
-    /// Adapts the budget to how a phase ended: doubled (at least to
-    /// [`SPIN_PROBE`] first, at most to `limit_ns`) after a wake-up, halved
-    /// after giving up.
+    /// Adapts the budget to how a phase ended: doubled (from at least
+    /// [`SPIN_MIN`], up to `limit_ns`) after a wake-up, halved after giving
+    /// up; a probe (the budget counted as zero) also resets or doubles the
+    /// probe interval.
     fn record(&self, woken: bool, limit_ns: u32) {
         use core::sync::atomic::Ordering::Relaxed;
+        let floor = SPIN_MIN_NS.min(limit_ns);
         let ns = self.budget_ns.load(Relaxed);
-        let next = if woken {
-            ns.max(SPIN_PROBE_NS).saturating_mul(2).min(limit_ns)
+        let probe = ns < floor;
+        if woken {
+            let next = ns.max(floor).saturating_mul(2).min(limit_ns);
+            self.budget_ns.store(next, Relaxed);
+            if probe {
+                self.probe_every.store(SPIN_PROBE_EVERY_MIN, Relaxed);
+            }
         } else {
-            ns / 2
-        };
-        self.budget_ns.store(next, Relaxed);
+            self.budget_ns.store(ns / 2, Relaxed);
+            if probe {
+                let every = self.probe_every.load(Relaxed);
+                let next = every.saturating_mul(2).min(SPIN_PROBE_EVERY_MAX);
+                self.probe_every.store(next, Relaxed);
+            }
+        }
     }
 }
 
@@ -1657,10 +1675,10 @@ mod tests {
     }
 
     /// The adaptive budget: halved by every phase that gives up, so it
-    /// falls below [`SPIN_PROBE`] within a few waits, after which only one
-    /// wait in [`SPIN_PROBE_EVERY`] probes; doubled (from [`SPIN_PROBE`]) by
-    /// every phase that ends in a wake-up, up to the cap; no phase at all
-    /// under a zero cap.
+    /// counts as zero (below [`SPIN_MIN`]) after five; then one wait in 64
+    /// probes with the whole cap, one in 128 after a failed probe, ...;
+    /// a probe that succeeds restores the budget (doubling from
+    /// [`SPIN_MIN`]) and the interval; no phase at all under a zero cap.
     #[test]
     fn spin_budget_adapts() {
         let limit = DEFAULT_SPIN_LIMIT.as_nanos() as u32;
@@ -1668,23 +1686,37 @@ mod tests {
         assert_eq!(spin.budget(limit), Some(DEFAULT_SPIN_LIMIT));
         assert_eq!(spin.budget(0), None);
         let mut failures = 0;
-        while spin.budget_ns.load(core::sync::atomic::Ordering::Relaxed) >= SPIN_PROBE_NS {
+        while spin.budget_ns.load(core::sync::atomic::Ordering::Relaxed) >= SPIN_MIN_NS {
             spin.record(false, limit);
             failures += 1;
         }
-        assert_eq!(failures, 6); // 20 µs -> 312 ns
-        let probes = (0..4 * SPIN_PROBE_EVERY)
-            .filter_map(|_| spin.budget(limit))
-            .collect::<Vec<_>>();
-        assert_eq!(probes, [SPIN_PROBE; 4]);
+        assert_eq!(failures, 5); // 20 µs -> 625 ns
+        let probes = |waits| {
+            (0..waits)
+                .filter_map(|_| spin.budget(limit))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(probes(4 * SPIN_PROBE_EVERY_MIN), [DEFAULT_SPIN_LIMIT; 4]);
+        spin.record(false, limit); // a probe gave up: one in 128 now
+        assert_eq!(probes(4 * SPIN_PROBE_EVERY_MIN), [DEFAULT_SPIN_LIMIT; 2]);
+        for _ in 0..10 {
+            spin.record(false, limit);
+        }
+        assert_eq!(probes(SPIN_PROBE_EVERY_MAX).len(), 1, "at most one in 4096");
         spin.record(true, limit);
-        assert_eq!(spin.budget(limit), Some(2 * SPIN_PROBE));
+        assert_eq!(spin.budget(limit), Some(2 * SPIN_MIN));
         for _ in 0..10 {
             spin.record(true, limit);
         }
         assert_eq!(spin.budget(limit), Some(DEFAULT_SPIN_LIMIT));
-        // A lower cap bounds the next phase at once.
+        // A lower cap bounds the next phase at once, also below SPIN_MIN.
         assert_eq!(spin.budget(1_000), Some(Duration::from_micros(1)));
+        assert_eq!(spin.budget(300), Some(Duration::from_nanos(300)));
+        // The probe interval came back to 64 with the successful probe.
+        for _ in 0..failures {
+            spin.record(false, limit);
+        }
+        assert_eq!(probes(4 * SPIN_PROBE_EVERY_MIN).len(), 4);
     }
 
     /// Timed and untimed waiters against notifiers, several rounds: every
