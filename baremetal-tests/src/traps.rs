@@ -243,6 +243,7 @@ pub fn run(r: &mut Runner) {
     r.run("traps/nested_calls_trap_one_level", nested);
     r.run("traps/faults_that_are_not_traps_reach_the_harness", foreign);
     r.run("traps/thread_init_and_fini", thread_init_fini);
+    r.run("traps/interrupt_mask_survives_a_trap", interrupt_mask);
     r.run("traps/4_cores_trap_concurrently_each_own_chain", || {
         concurrent(4, 2_000)
     });
@@ -486,6 +487,44 @@ fn foreign() -> Outcome {
         "the helper handled neither"
     );
     // SAFETY: a live handle.
+    check_eq!(unsafe { wrt_memory_destroy(m) }, WRT_OK, "destroy");
+    Ok(Verdict::Passed)
+}
+
+/// DAIF now.
+fn daif() -> u64 {
+    let v: u64;
+    // SAFETY: reads a system register.
+    unsafe { core::arch::asm!("mrs {}, daif", out(reg) v, options(nomem, nostack)) };
+    v
+}
+
+/// DAIF.I, and DAIF.I with DAIF.F.
+const IRQ: u64 = 0x80;
+const IRQ_FIQ: u64 = 0xc0;
+
+/// The interrupt mask after a trap is the one the trapping code ran with
+/// (the saved SPSR's DAIF, as the signal mask on Linux): masked stays
+/// masked, unmasked stays unmasked.
+fn interrupt_mask() -> Outcome {
+    let (m, base) = create()?;
+    let saved = rt::irq_save();
+    let (r, _, _) = call_access(base + WASM_PAGE, true);
+    let masked = daif();
+    rt::irq_restore(saved);
+    check_eq!(r, WRT_TRAP_OUT_OF_BOUNDS, "trap with IRQs masked");
+    check_eq!(
+        masked & IRQ_FIQ,
+        IRQ_FIQ,
+        "IRQ and FIQ still masked after it"
+    );
+    let before = daif();
+    check_eq!(before & IRQ, 0, "IRQs on in the home context");
+    let (r, _, _) = call_access(base + WASM_PAGE, true);
+    let after = daif();
+    check_eq!(r, WRT_TRAP_OUT_OF_BOUNDS, "trap with IRQs on");
+    check_eq!(after, before, "DAIF after it");
+    // SAFETY: a live handle, no access running.
     check_eq!(unsafe { wrt_memory_destroy(m) }, WRT_OK, "destroy");
     Ok(Verdict::Passed)
 }
