@@ -100,6 +100,65 @@ mod linux {
             pop rbx
             ret
         .size peer_sigsetjmp_call, . - peer_sigsetjmp_call
+
+        // int bare_call(void (*fn)(void *), void *ctx)
+        //   saves the callee-saved registers and its stack pointer (in
+        //   bare_sp), calls fn(ctx) and returns 0; bare_resume returns 2
+        //   from it instead.
+        // in: rdi fn, rsi ctx. out: eax. clobbers: the caller-saved
+        // registers (a call).
+        .globl bare_call
+        .type bare_call, @function
+        bare_call:
+            push rbp
+            push rbx
+            push r12
+            push r13
+            push r14
+            push r15
+            sub rsp, 8
+            mov [rip + bare_sp], rsp
+            mov rax, rdi
+            mov rdi, rsi
+            call rax
+            xor eax, eax
+        .Lbare_out:
+            add rsp, 8
+            pop r15
+            pop r14
+            pop r13
+            pop r12
+            pop rbx
+            pop rbp
+            ret
+        .size bare_call, . - bare_call
+
+        // bare_resume: not called; a bare handler resumes bare_call here.
+        // in: nothing (rsp is reloaded from bare_sp). out: bare_call
+        // returns 2. clobbers: rsp, eax.
+        .globl bare_resume
+        .type bare_resume, @function
+        bare_resume:
+            mov rsp, [rip + bare_sp]
+            mov eax, 2
+            jmp .Lbare_out
+        .size bare_resume, . - bare_resume
+
+        // void bare_jump_handler(int sig, siginfo_t *info, void *uc)
+        //   a SA_SIGINFO | SA_NODEFER handler that jumps to bare_resume:
+        //   no classification, no mask or FP restore (SA_NODEFER and an
+        //   empty sa_mask leave the mask as it was).
+        // in: edi, rsi, rdx (unused). out: never returns. clobbers: all.
+        .globl bare_jump_handler
+        .type bare_jump_handler, @function
+        bare_jump_handler:
+            jmp bare_resume
+        .size bare_jump_handler, . - bare_jump_handler
+
+        .bss
+        .p2align 3
+        bare_sp: .quad 0
+        .text
         "#
     );
 
@@ -117,6 +176,17 @@ mod linux {
             ctx: *mut core::ffi::c_void,
             buf: *mut JmpBuf,
         ) -> i32;
+        /// Runs `fn(ctx)` and returns 0, or 2 when resumed at
+        /// `bare_resume` (asm above).
+        fn bare_call(
+            f: unsafe extern "C" fn(*mut core::ffi::c_void),
+            ctx: *mut core::ffi::c_void,
+        ) -> i32;
+        /// Where the bare handlers resume `bare_call`; only its address is
+        /// used.
+        fn bare_resume();
+        /// The bare handler that jumps to `bare_resume` (asm above).
+        fn bare_jump_handler();
         /// glibc's `siglongjmp`.
         fn siglongjmp(buf: *mut JmpBuf, val: i32) -> !;
     }
@@ -139,6 +209,34 @@ mod linux {
         unsafe { siglongjmp(PEER_BUF.0.get(), 2) }
     }
 
+    /// The bare handler that rewrites the interrupted RIP to `bare_resume`
+    /// and returns through glibc's restorer (`rt_sigreturn`).
+    extern "C" fn bare_sigreturn_handler(
+        _sig: i32,
+        _info: *mut libc::siginfo_t,
+        uc: *mut libc::c_void,
+    ) {
+        // `ucontext_t.uc_mcontext.gregs[REG_RIP]`.
+        let rip = uc.cast::<u8>().wrapping_add(40 + 8 * 16).cast::<usize>();
+        // SAFETY: the kernel's ucontext of this signal; rt_sigreturn loads
+        // the rewritten RIP.
+        unsafe { rip.write(bare_resume as *const () as usize) };
+    }
+
+    /// Installs `handler` for SIGSEGV with `SA_SIGINFO | SA_ONSTACK |
+    /// SA_NODEFER` (the helper's flags) and an empty mask.
+    fn install_bare(handler: usize) {
+        // SAFETY: an all-zero sigaction is valid.
+        let mut act: libc::sigaction = unsafe { std::mem::zeroed() };
+        act.sa_sigaction = handler;
+        act.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | libc::SA_NODEFER;
+        // SAFETY: a valid sigset.
+        unsafe { libc::sigemptyset(&mut act.sa_mask) };
+        // SAFETY: glibc's sigaction with a valid struct.
+        let r = unsafe { libc::sigaction(libc::SIGSEGV, &act, ptr::null_mut()) };
+        assert_eq!(r, 0);
+    }
+
     /// The kernel's `struct sigaction`: handler, flags, restorer, mask.
     #[repr(C)]
     #[derive(Copy, Clone)]
@@ -151,7 +249,9 @@ mod linux {
         assert_eq!(r, 0, "rt_sigaction");
     }
 
-    /// Installs the peer handler for SIGSEGV, returns the helper's action.
+    /// Installs the peer handler for SIGSEGV, returns the helper's action
+    /// (put back with the raw call: glibc's `sigaction` would replace the
+    /// helper's restorer with its own).
     fn install_peer() -> KSigaction {
         let mut ours = KSigaction([0; 4]);
         raw_sigaction(libc::SIGSEGV, ptr::null(), &mut ours);
@@ -228,6 +328,23 @@ mod linux {
                 assert_eq!(r, 2);
             })
         });
+        for (name, handler) in [
+            (
+                "bare_handler_rt_sigreturn",
+                bare_sigreturn_handler as *const () as usize,
+            ),
+            ("bare_handler_jump", bare_jump_handler as *const () as usize),
+        ] {
+            install_bare(handler);
+            g.bench_function(name, |b| {
+                b.iter(|| {
+                    // SAFETY: the store faults; the bare handler resumes
+                    // this bare_call at bare_resume.
+                    let r = unsafe { bare_call(store, addr) };
+                    assert_eq!(r, 2);
+                })
+            });
+        }
         raw_sigaction(libc::SIGSEGV, &ours, ptr::null_mut());
         g.finish();
         // The helper's handler is back: a trap is caught again.

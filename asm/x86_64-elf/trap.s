@@ -17,8 +17,8 @@
 //   [rsp + 32] (padding to keep rsp 16-byte aligned)
 //   [rsp + 40] r15, r14, r13, r12, rbx, rbp (pushed), then the return address
 // MXCSR and the x87 control word are not saved (as setjmp does not): Wasm
-// code never changes them, and a signal resume restores them from the
-// interrupted context.
+// code never changes them, and a trap from a signal restores them from the
+// interrupted context (rt_sigreturn, or wrt_trap_leave).
 
     .text
     .p2align 4
@@ -73,8 +73,9 @@ wrt_call:
 //   in:  rsp = the frame of the wrt_call being ended (already unlinked, info
 //        already written), eax = the WRT_TRAP_* code
 //   then: wrt_call's own epilogue restores rbx, rbp, r12-r15 and returns eax
-// Reached by the signal handler rewriting RIP/RSP/RAX in the interrupted
-// context (rt_sigreturn then loads them), or by wrt_trap_raise's `jmp`.
+// Reached from the signal handler by wrt_trap_leave's `jmp`, or by its
+// rewriting RIP/RSP/RAX in the interrupted context (rt_sigreturn then
+// loads them), or by wrt_trap_raise's `jmp`.
     .globl  wrt_trap_resume
     .hidden wrt_trap_resume
     .type   wrt_trap_resume, @function
@@ -105,11 +106,56 @@ wrt_trap_raise:
     ud2
     .size   wrt_trap_raise, . - wrt_trap_raise
 
+// void wrt_trap_handler(int sig, siginfo_t *info, void *uc)  -- our sa_handler
+//   in:  edi = sig, rsi = info, rdx = uc (SA_SIGINFO); [rsp] = the return
+//        address: wrt_trap_restorer when the kernel delivered the signal to
+//        our own action, another address when a handler installed after
+//        ours called us
+//   out: tail-calls wrt_trap_signal(sig, info, uc, rcx = that address),
+//        which returns to it, or leaves through wrt_trap_leave
+//   clobbers: rcx, then what wrt_trap_signal clobbers (a C function)
+// Entry rsp = 8 mod 16, as at any call; the `jmp` keeps it so.
+    .globl  wrt_trap_handler
+    .hidden wrt_trap_handler
+    .type   wrt_trap_handler, @function
+    .p2align 4
+wrt_trap_handler:
+    mov     rcx, qword ptr [rsp]        // who called us
+    jmp     wrt_trap_signal
+    .size   wrt_trap_handler, . - wrt_trap_handler
+
+// _Noreturn void wrt_trap_leave(Frame *frame, int32_t code, const void *fx)
+//   in:  rdi = the wrt_call frame to resume (already unlinked, info
+//        already written), esi = the WRT_TRAP_* code, rdx = the interrupted
+//        code's FXSAVE area (the signal frame's uc_mcontext.fpregs)
+//   out: never returns: continues at wrt_trap_resume with rsp = the frame
+//        and eax = the code, as rt_sigreturn of a rewritten context would
+//   restores: MXCSR (fx + 24) and the x87 control word (fx + 0) of the
+//        interrupted code, which the kernel reset for the handler; the
+//        rest of the FP/vector state is caller-saved
+//   clobbers: rsp, eax (our handler's frames and the kernel's signal frame,
+//        all below the wrt_call frame, are dropped)
+// The direct exit of the x86_64 signal handler (src/trap/linux.rs says when
+// it is taken and why it leaves the mask and the alternate stack right).
+    .globl  wrt_trap_leave
+    .hidden wrt_trap_leave
+    .type   wrt_trap_leave, @function
+    .p2align 4
+wrt_trap_leave:
+    ldmxcsr dword ptr [rdx + 24]
+    fldcw   word ptr [rdx]
+    mov     rsp, rdi
+    mov     eax, esi
+    jmp     wrt_trap_resume
+    .size   wrt_trap_leave, . - wrt_trap_leave
+
 // void wrt_trap_restorer(void)  -- the sa_restorer of our signal handlers
 //   in:  rsp = the kernel's rt_sigframe (the handler's `ret` popped the
 //        restorer's address from frame+0)
 //   out: never returns here: rt_sigreturn reloads the (possibly rewritten)
 //        context, signal mask and alternate-stack state
+// Reached when wrt_trap_signal returns: a signal that was not a trap, or a
+// trap that could not leave through wrt_trap_leave.
 // Mandatory on x86_64 (no vDSO fallback). Same bytes as musl's __restore_rt.
     .globl  wrt_trap_restorer
     .hidden wrt_trap_restorer

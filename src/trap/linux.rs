@@ -21,6 +21,57 @@
 //! and a PC that is not the faulting access: it cannot be attributed to a
 //! memory or even to the code that made it, so it is never a trap (it goes
 //! to the previous handler or kills the process).
+//!
+//! # How a trap leaves the handler
+//! A trap resumes its `wrt_call` frame at `wrt_trap_resume` (stack pointer
+//! = the frame, the code in the return register). On aarch64 the handler
+//! rewrites the interrupted context that way (PSTATE.BTYPE cleared) and
+//! returns through `rt_sigreturn`: the kernel restores the signal mask, the
+//! alternate-stack state and the FP/SIMD state (and SVE/SME, TPIDR2, ...)
+//! of the interrupted code in one system call.
+//!
+//! On x86_64 that `rt_sigreturn` is most of the cost of a trap after the
+//! fault itself: it validates the frame, reloads the whole XSAVE image the
+//! kernel wrote at delivery (2.7 KiB with AVX-512) and returns through
+//! `iret`. Measured with `benches/trap.rs` in one run (README,
+//! "Performance"): a handler that rewrites the context and returns is
+//! slower than the `sigaction` + `siglongjmp` peer, one that jumps is
+//! faster, and our classification is noise next to either. So the x86_64
+//! handler jumps to the frame itself (`wrt_trap_leave` in `trap.s`), when
+//! the jump leaves the thread as `rt_sigreturn` would in everything the
+//! ABI and the C API promise (`ctx::end` checks each condition; otherwise
+//! it rewrites the context and returns as on aarch64):
+//! * **Signal mask**: the kernel ran our handler with the interrupted
+//!   code's mask unchanged, since our action has `SA_NODEFER` and an empty
+//!   `sa_mask` (Linux `signal_delivered` adds only those), so no
+//!   `rt_sigprocmask` is needed, unlike `siglongjmp`. That holds only when
+//!   the kernel called us for our own action: the handler's return address
+//!   is then our `wrt_trap_restorer`, which no other action names (a libc's
+//!   `sigaction` always installs its own restorer). A handler installed
+//!   after ours that calls ours (sanitizers and runtimes chain so) may run
+//!   with signals blocked that only its own `rt_sigreturn` unblocks: then
+//!   the context is rewritten and the chain returns.
+//! * **Alternate stack**: the kernel derives "on the alternate stack" from
+//!   the stack pointer (`on_sig_stack`), so a jump to the frame, on the
+//!   stack `wrt_call` ran on, leaves it as `rt_sigreturn` would; except
+//!   with `SS_AUTODISARM`, where delivery disarmed the stack and only
+//!   `rt_sigreturn` (`restore_altstack` from `uc_stack`) arms it again: with
+//!   that flag in `uc_stack.ss_flags` the context is rewritten.
+//! * **FP state**: of it the SysV ABI makes only MXCSR's control bits and
+//!   the x87 control word callee-saved; the kernel reset both for the
+//!   handler, and `wrt_trap_leave` loads the interrupted code's from the
+//!   frame's FXSAVE area. All vector registers are caller-saved.
+//! * **Protection keys**: the kernel gives the handler the default PKRU and
+//!   only `rt_sigreturn` restores the interrupted one, so where the OS
+//!   enabled them (CPUID `OSPKE`) the context is always rewritten (not
+//!   exercised here: this machine has no PKU).
+//! * **Registers and flags**: `wrt_call`'s epilogue reloads the
+//!   callee-saved registers from the frame; the direction flag is clear
+//!   (the kernel clears it for the handler).
+//! * **No helper frame crossed**: a fault at a pc in the helper's own code
+//!   is never a trap (`super::in_helper`); the frames the jump drops are
+//!   the kernel's signal frame and our handler's, which hold no lock.
+//! * Shadow stacks (CET) are supported by neither exit.
 
 use core::ffi::c_void;
 use core::ptr;
@@ -32,7 +83,7 @@ use linux_raw_sys::general::{
 };
 
 use super::unix::{self, Kernel, SIG_DFL};
-use super::{Fault, FaultKind};
+use super::{Fault, FaultKind, Frame};
 use crate::arch::linux as sys;
 use crate::os::linux::LinuxPages;
 
@@ -84,6 +135,19 @@ const SIGNALS: [i32; 2] = [SIGSEGV as i32, SIGBUS as i32];
 unsafe extern "C" {
     /// `trap.s`: `rt_sigreturn`, our `sa_restorer`.
     fn wrt_trap_restorer();
+    /// `trap.s`: the `sa_handler` we install on x86_64; it calls
+    /// [`wrt_trap_signal`] with its return address added.
+    #[cfg(target_arch = "x86_64")]
+    fn wrt_trap_handler();
+}
+
+/// The `sa_handler` we install.
+fn entry() -> usize {
+    #[cfg(target_arch = "x86_64")]
+    let entry = wrt_trap_handler as *const () as usize;
+    #[cfg(target_arch = "aarch64")]
+    let entry = handler as *const () as usize;
+    entry
 }
 
 /// Decodes a raw system-call result: `-4095..=-1` is an error.
@@ -128,7 +192,10 @@ impl Kernel for Sys {
 
     fn prepare() {
         #[cfg(target_arch = "x86_64")]
-        tp::choose();
+        {
+            tp::choose();
+            ctx::prepare();
+        }
     }
 
     fn query(sig: i32, old: &mut KSigaction) -> bool {
@@ -138,7 +205,7 @@ impl Kernel for Sys {
 
     unsafe fn install(sig: i32) -> bool {
         let ours = KSigaction {
-            handler: handler as *const () as usize,
+            handler: entry(),
             flags: u64::from(SA_SIGINFO | SA_ONSTACK | SA_NODEFER | SA_RESTORER),
             restorer: wrt_trap_restorer as *const () as usize,
             mask: 0,
@@ -270,6 +337,13 @@ struct SigInfo {
 #[cfg(target_arch = "x86_64")]
 mod ctx {
     //! `ucontext_t`: uc_mcontext @40; `gregs[i]` @ 40 + 8i.
+    use core::arch::x86_64::{__cpuid, __cpuid_count};
+    use core::sync::atomic::{AtomicBool, Ordering};
+
+    use linux_raw_sys::general::SS_AUTODISARM;
+
+    use super::Frame;
+
     const GREGS: usize = 40;
     /// `REG_RAX`, `REG_RSP`, `REG_RIP` indices of `gregs`.
     pub(super) const RAX: usize = 13;
@@ -316,6 +390,60 @@ mod ctx {
         unsafe { set_greg(uc, RSP, sp) };
         // SAFETY: forwarded.
         unsafe { set_greg(uc, RAX, code as u32 as usize) };
+    }
+
+    /// `uc_stack.ss_flags` (`uc_stack` @16: ss_sp @16, ss_flags @24,
+    /// ss_size @32): the thread's alternate-stack flags at delivery.
+    const STACK_FLAGS: usize = 24;
+    /// `uc_mcontext.fpregs`, after the 23 `gregs`: the interrupted code's
+    /// FXSAVE / XSAVE image in the signal frame.
+    const FPREGS: usize = GREGS + 8 * 23;
+    const _: () = assert!(FPREGS == 224);
+
+    /// Whether the OS enabled protection keys (CR4.PKE, seen as CPUID
+    /// leaf 7 ECX bit 4, OSPKE); set once by [`prepare`].
+    static PKEYS: AtomicBool = AtomicBool::new(true);
+
+    /// Called once by `init`: whether traps may leave through
+    /// [`wrt_trap_leave`] depends on protection keys (see [`end`]).
+    pub(super) fn prepare() {
+        let ospke = __cpuid(0).eax >= 7 && __cpuid_count(7, 0).ecx & (1 << 4) != 0;
+        PKEYS.store(ospke, Ordering::Relaxed);
+    }
+
+    unsafe extern "C" {
+        /// `trap.s`: the direct exit (restores MXCSR and the x87 control
+        /// word from `fx`, then `rsp = frame`, `eax = code`, jumps to
+        /// `wrt_trap_resume`).
+        fn wrt_trap_leave(frame: *mut Frame, code: i32, fx: *const u8) -> !;
+    }
+
+    /// Ends a trap that resumes `frame` with `code`: jumps there directly
+    /// (`wrt_trap_leave`) when that leaves the thread as `rt_sigreturn`
+    /// would (the module docs say why each condition suffices), otherwise
+    /// rewrites the context for `rt_sigreturn` and returns. `caller` is our
+    /// handler's return address.
+    ///
+    /// # Safety
+    /// As [`greg`]; `frame` is the thread's unlinked innermost `wrt_call`
+    /// frame; called from our handler, whose frames the jump drops.
+    pub(super) unsafe fn end(uc: *mut u8, frame: *mut Frame, code: i32, caller: usize) {
+        // SAFETY: uc_stack and uc_mcontext.fpregs lie in the ucontext.
+        let flags = unsafe { uc.wrapping_add(STACK_FLAGS).cast::<u32>().read() };
+        // SAFETY: as above.
+        let fx = unsafe { uc.wrapping_add(FPREGS).cast::<*const u8>().read() };
+        if caller == super::wrt_trap_restorer as *const () as usize
+            && flags & SS_AUTODISARM == 0
+            && !PKEYS.load(Ordering::Relaxed)
+            && !fx.is_null()
+        {
+            // SAFETY: `frame` is a valid resume point (caller); `fx` is the
+            // kernel's FXSAVE image of the interrupted code, readable.
+            unsafe { wrt_trap_leave(frame, code, fx) };
+        }
+        let pc = super::super::wrt_trap_resume as *const () as usize;
+        // SAFETY: forwarded (caller).
+        unsafe { resume(uc, pc, frame as usize, code) };
     }
 }
 
@@ -520,25 +648,61 @@ unsafe fn x86_divisor(pc: usize, uc: *mut u8) -> Option<u64> {
     })
 }
 
-/// Our handler for every hooked signal.
+/// The trap a signal is, if it is one: recorded for its `wrt_call`, whose
+/// frame is unlinked and returned with the code to resume it with.
+/// Otherwise the signal is handed to the action installed before ours
+/// ([`unix::forward`]) and `None` is returned.
+///
+/// # Safety
+/// The arguments are the kernel's for this signal (SA_SIGINFO: `info` and
+/// `uc` are valid), or a copy a handler that chains to ours passes on.
+unsafe fn trap_or_forward(sig: i32, info: *mut SigInfo, uc: *mut u8) -> Option<(*mut Frame, i32)> {
+    // SAFETY: a valid siginfo (caller).
+    let si = unsafe { &*info };
+    if si.code > 0
+        // SAFETY: the context for this signal (caller).
+        && let Some(f) = unsafe { fault(sig as u32, si, uc) }
+        && let Some(trap) = super::take(&f)
+    {
+        return Some(trap);
+    }
+    // SAFETY: forwarded (caller).
+    unsafe { unix::forward(sig, info.cast(), uc.cast(), si.code > 0) };
+    None
+}
+
+/// Our handler for every hooked signal on x86_64, entered through
+/// `wrt_trap_handler` (`trap.s`, the address we install), which adds its
+/// own return address as `caller`: [`ctx::end`] leaves a trap by a direct
+/// jump only when the kernel called us for our own action.
+///
+/// # Safety
+/// Called by `wrt_trap_handler` only, with the kernel's arguments.
+#[cfg(target_arch = "x86_64")]
+#[unsafe(no_mangle)]
+unsafe extern "C" fn wrt_trap_signal(sig: i32, info: *mut SigInfo, uc: *mut c_void, caller: usize) {
+    let uc = uc.cast::<u8>();
+    // SAFETY: forwarded (caller).
+    if let Some((frame, code)) = unsafe { trap_or_forward(sig, info, uc) } {
+        // SAFETY: the thread's unlinked innermost wrt_call frame; called
+        // from our handler.
+        unsafe { ctx::end(uc, frame, code, caller) };
+    }
+}
+
+/// Our handler for every hooked signal on aarch64: a trap rewrites the
+/// context and returns through `rt_sigreturn` (see the module docs).
 ///
 /// # Safety
 /// Called by the kernel only (SA_SIGINFO: `info` and `uc` are valid).
+#[cfg(target_arch = "aarch64")]
 unsafe extern "C" fn handler(sig: i32, info: *mut SigInfo, uc: *mut c_void) {
     let uc = uc.cast::<u8>();
-    // SAFETY: the kernel passes a valid siginfo.
-    let si = unsafe { &*info };
-    if si.code > 0
-        // SAFETY: the kernel's context for this signal.
-        && let Some(f) = unsafe { fault(sig as u32, si, uc) }
-        && let Some((frame, code)) = super::take(&f)
-    {
+    // SAFETY: forwarded (caller).
+    if let Some((frame, code)) = unsafe { trap_or_forward(sig, info, uc) } {
         let resume = super::wrt_trap_resume as *const () as usize;
         // SAFETY: `frame` is the thread's unlinked innermost wrt_call
         // frame, a valid resume point for wrt_trap_resume.
         unsafe { ctx::resume(uc, resume, frame as usize, code) };
-        return;
     }
-    // SAFETY: forwarded from the kernel.
-    unsafe { unix::forward(sig, info.cast(), uc.cast(), si.code > 0) };
 }

@@ -31,11 +31,14 @@
 //! # Resuming
 //! The handler rewrites the interrupted context (PC to `wrt_trap_resume`, SP
 //! to the `wrt_call` frame, the return register to the code) and returns
-//! through `rt_sigreturn`, instead of jumping out of the handler: the kernel
-//! then restores the signal mask of the interrupted code (so a trap leaves
-//! the mask as it was, with no `rt_sigprocmask` call), leaves the alternate
-//! stack, and reloads the FP state, in one system call. `wrt_trap_raise` is
-//! not in a handler: it drops the frames below `wrt_call` and jumps.
+//! through `rt_sigreturn`: the kernel then restores the signal mask of the
+//! interrupted code (so a trap leaves the mask as it was, with no
+//! `rt_sigprocmask` call), leaves the alternate stack, and reloads the FP
+//! state, in one system call. On x86_64 Linux, where that call is most of
+//! a trap's cost, the handler jumps to `wrt_trap_resume` itself whenever
+//! the jump leaves the same state (`linux.rs` says when and why).
+//! `wrt_trap_raise` is not in a handler: it drops the frames below
+//! `wrt_call` and jumps.
 //!
 //! # What is never a trap
 //! A fault is a trap only when all of these hold, otherwise it goes to the

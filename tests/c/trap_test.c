@@ -62,11 +62,11 @@ static long raw6(long nr, long a, long b, long c, long d, long e, long f) {
 #endif
 }
 #if defined(__x86_64__)
-enum { SYS_SIGPROCMASK = 14, SYS_SIGALTSTACK = 131, SYS_MPROTECT = 10, SYS_PRCTL = 157, SYS_OPENAT = 257,
-       SYS_READ = 0, SYS_CLOSE = 3 };
+enum { SYS_SIGACTION = 13, SYS_SIGPROCMASK = 14, SYS_SIGALTSTACK = 131, SYS_MPROTECT = 10, SYS_PRCTL = 157,
+       SYS_OPENAT = 257, SYS_READ = 0, SYS_CLOSE = 3 };
 #else
-enum { SYS_SIGPROCMASK = 135, SYS_SIGALTSTACK = 132, SYS_MPROTECT = 226, SYS_PRCTL = 167, SYS_OPENAT = 56,
-       SYS_READ = 63, SYS_CLOSE = 57 };
+enum { SYS_SIGACTION = 134, SYS_SIGPROCMASK = 135, SYS_SIGALTSTACK = 132, SYS_MPROTECT = 226, SYS_PRCTL = 167,
+       SYS_OPENAT = 56, SYS_READ = 63, SYS_CLOSE = 57 };
 #endif
 enum { SIG_SEGV = 11, SIG_BUS = 7, SIG_FPE = 8, SIG_USR1 = 10 };
 
@@ -83,6 +83,11 @@ static struct kstack current_altstack(void) {
     raw6(SYS_SIGALTSTACK, 0, (long)&s, 0, 0, 0, 0);
     return s;
 }
+static long set_altstack(struct kstack s) { return raw6(SYS_SIGALTSTACK, (long)&s, 0, 0, 0, 0, 0); }
+
+/* An alternate stack the kernel disarms while a handler runs on it. */
+#define SS_AUTODISARM_FLAG (1 << 31)
+static _Alignas(16) uint8_t autodisarm_stack[128 * 1024];
 
 /* Lines of /proc/self/maps (mappings), or -1 when /proc is not readable. */
 static long mapping_count(void) {
@@ -207,6 +212,20 @@ static void divide(void *ctx) {
     }
     }
 }
+
+/* MXCSR and the x87 control word: callee-saved control state. */
+static uint32_t get_mxcsr(void) {
+    uint32_t v;
+    __asm__ volatile("stmxcsr %0" : "=m"(v));
+    return v;
+}
+static void set_mxcsr(uint32_t v) { __asm__ volatile("ldmxcsr %0" : : "m"(v)); }
+static uint16_t get_fcw(void) {
+    uint16_t v;
+    __asm__ volatile("fnstcw %0" : "=m"(v));
+    return v;
+}
+static void set_fcw(uint16_t v) { __asm__ volatile("fldcw %0" : : "m"(v)); }
 #endif
 
 /* ---- callee-saved registers across a trapping wrt_call ----
@@ -322,6 +341,18 @@ static int child_killed_by(void (*body)(void)) {
 }
 static void null_inside_call(void) { wrt_call(null_store, 0, 0); }
 static void null_outside_call(void) { null_store(0); }
+
+/* A handler installed after wrt_trap_init that calls the helper's, as
+   sanitizers and language runtimes chain to the handler they replaced.
+   It runs with every signal blocked (its sa_mask), which only its own
+   return through rt_sigreturn undoes. */
+struct ksigaction { void *handler; unsigned long flags; void *restorer; uint64_t mask; };
+static struct ksigaction helper_action;
+static volatile int chained_calls;
+static void chaining_handler(int sig, siginfo_t *si, void *uc) {
+    chained_calls++;
+    ((void (*)(int, siginfo_t *, void *))helper_action.handler)(sig, si, uc);
+}
 
 /* ---- threads ---- */
 struct waiter { wrt_memory_t m; int32_t result; volatile int done; };
@@ -464,6 +495,20 @@ static int run(void) {
     check(wrt_call(divide, &dv, 0) == WRT_TRAP_INT_OVERFLOW, "idivq r11 INT64_MIN / -1: overflow");
     dv = (struct division){9, 3, 2};
     check(wrt_call(divide, &dv, 0) == WRT_OK, "a division that does not trap");
+
+    /* The kernel resets MXCSR and the x87 control word for a signal
+       handler; a trap gives wrt_call's caller the ones it had. */
+    uint32_t mx0 = get_mxcsr();
+    uint16_t cw0 = get_fcw();
+    set_mxcsr(mx0 | 0x6000);  /* round toward zero */
+    set_fcw(cw0 | 0x0c00);    /* x87: round toward zero */
+    int trapped = oob(base, m, PAGE, 0, 1);
+    uint32_t mx1 = get_mxcsr();
+    uint16_t cw1 = get_fcw();
+    set_mxcsr(mx0);
+    set_fcw(cw0);
+    check(trapped && (mx1 & ~0x3fu) == ((mx0 | 0x6000) & ~0x3fu) && cw1 == (cw0 | 0x0c00),
+          "MXCSR and the x87 control word at wrt_call survive a trap");
 #endif
 
 #if defined(__aarch64__)
@@ -502,6 +547,25 @@ static int run(void) {
     check(wrt_call(outer, &n, 0) == WRT_OK && n.inner_result == WRT_TRAP_OUT_OF_BOUNDS,
           "nesting still works after 100 000 traps");
 
+    /* SS_AUTODISARM: delivery disarms the alternate stack; after a trap
+       (and a stack overflow, whose handler must run on it) it is armed. */
+    struct kstack helpers = current_altstack();
+    struct kstack disarming = {autodisarm_stack, SS_AUTODISARM_FLAG, sizeof autodisarm_stack};
+    if (set_altstack(disarming) == 0) {
+        int r1 = oob(base, m, PAGE, 0, 1);
+        struct kstack armed1 = current_altstack();
+        int ok1 = r1 && armed1.sp == disarming.sp && armed1.size == disarming.size && !(armed1.flags & 2);
+        /* (an overflow with the stack left disarmed would kill the test) */
+        int r2 = ok1 && wrt_call(overflow_fn, 0, 0) == WRT_TRAP_STACK_OVERFLOW;
+        struct kstack armed2 = current_altstack();
+        set_altstack(helpers);
+        check(ok1, "SS_AUTODISARM alternate stack: armed again after a trap");
+        check(r2 && armed2.sp == disarming.sp && !(armed2.flags & 2),
+              "SS_AUTODISARM alternate stack: stack overflow caught on it, armed again after");
+    } else {
+        out("(SS_AUTODISARM refused here, as by qemu-user: not tested)\n");
+    }
+
 #ifndef WRT_NOLIBC
     /* foreign faults reach the test's own handler */
     int caught = 0;
@@ -513,6 +577,24 @@ static int run(void) {
     }
     check(foreign_hits == 2, "NULL store outside wrt_call reaches the handler installed first");
     check(oob(base, m, PAGE, 0, 1), "traps still work after foreign faults");
+
+    /* A handler installed after ours that chains to ours: the trap ends the
+       call and leaves the mask of wrt_call, not the chaining handler's. */
+    struct sigaction chain;
+    chain.sa_sigaction = chaining_handler;
+    sigfillset(&chain.sa_mask);
+    chain.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    raw6(SYS_SIGACTION, SIGSEGV, 0, (long)&helper_action, 8, 0, 0); /* exactly, restorer included */
+    check(sigaction(SIGSEGV, &chain, 0) == 0, "install a handler that chains to the helper's");
+    uint64_t chain_mask0 = current_mask();
+    chained_calls = 0;
+    int chained_trap = oob(base, m, PAGE, 0, 1);
+    uint64_t chain_mask1 = current_mask();
+    set_mask(chain_mask0);
+    raw6(SYS_SIGACTION, SIGSEGV, (long)&helper_action, 0, 8, 0, 0);
+    check(chained_trap && chained_calls == 1, "a trap through a chaining handler ends the call");
+    check(chain_mask1 == chain_mask0, "a trap through a chaining handler leaves the mask of wrt_call");
+    check(oob(base, m, PAGE, 0, 1), "traps work with the helper's own handler back");
 
     /* threads */
     wrt_memory_t shared = 0;
