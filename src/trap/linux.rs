@@ -30,17 +30,18 @@
 //! alternate-stack state and the FP/SIMD state (and SVE/SME, TPIDR2, ...)
 //! of the interrupted code in one system call.
 //!
-//! On x86_64 that `rt_sigreturn` is most of the cost of a trap after the
-//! fault itself: it validates the frame, reloads the whole XSAVE image the
-//! kernel wrote at delivery (2.7 KiB with AVX-512) and returns through
-//! `iret`. Measured with `benches/trap.rs` in one run (README,
-//! "Performance"): a handler that rewrites the context and returns is
-//! slower than the `sigaction` + `siglongjmp` peer, one that jumps is
-//! faster, and our classification is noise next to either. So the x86_64
-//! handler jumps to the frame itself (`wrt_trap_leave` in `trap.s`), when
-//! the jump leaves the thread as `rt_sigreturn` would in everything the
-//! ABI and the C API promise (`ctx::end` checks each condition; otherwise
-//! it rewrites the context and returns as on aarch64):
+//! On x86_64 that `rt_sigreturn` is the expensive part of a trap after
+//! the fault itself: it validates the frame, reloads the XSAVE image the
+//! kernel wrote at delivery (up to 2.7 KiB with AVX-512) and returns
+//! through `iret`. Measured with `benches/trap.rs` (README, "Performance";
+//! four runs): a bare handler that rewrites the context and returns took
+//! 1.04-1.28x the time of the `sigaction` + `siglongjmp` peer, ours, which
+//! jumps, 0.67-0.85x, and our classification is below the noise. So the
+//! x86_64 handler jumps to the frame itself (`wrt_trap_leave` in
+//! `trap.s`), when the jump leaves the thread as `rt_sigreturn` would in
+//! everything the ABI and the C API promise (`ctx::end` checks each
+//! condition; otherwise it rewrites the context and returns as on
+//! aarch64):
 //! * **Signal mask**: the kernel ran our handler with the interrupted
 //!   code's mask unchanged, since our action has `SA_NODEFER` and an empty
 //!   `sa_mask` (Linux `signal_delivered` adds only those), so no
