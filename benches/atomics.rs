@@ -37,8 +37,8 @@ mod linux {
     use criterion::Criterion;
     use parking_lot_core::{DEFAULT_PARK_TOKEN, DEFAULT_UNPARK_TOKEN};
     use wrt_platform::capi::{
-        WRT_MEMORY_SHARED, wrt_atomic_notify, wrt_atomic_notify_view, wrt_memory_create,
-        wrt_memory_view,
+        WRT_MEMORY_SHARED, wrt_atomic_notify, wrt_atomic_notify_inline, wrt_atomic_notify_view,
+        wrt_memory_create, wrt_memory_view,
     };
     use wrt_platform::os::linux::LinuxFutex;
     use wrt_platform::wasm::atomics::{OsClock, WaitQueue};
@@ -145,6 +145,10 @@ mod linux {
         g.bench_function("wrt_atomic_notify_view", |b| {
             b.iter(|| wrt_atomic_notify_view(black_box(view), black_box(8), 1))
         });
+        g.bench_function("wrt_atomic_notify_inline", |b| {
+            // SAFETY: a view of a live memory.
+            b.iter(|| unsafe { wrt_atomic_notify_inline(black_box(view), black_box(8), 1) })
+        });
         g.bench_function("parking_lot_core_unpark_all", |b| {
             b.iter(|| {
                 // SAFETY: nobody parks on this key.
@@ -153,6 +157,37 @@ mod linux {
         });
         g.bench_function("raw_futex_wake", |b| {
             b.iter(|| RawFutex.wake(black_box(&word)))
+        });
+        g.finish();
+
+        // As compiled code calls them: the view (or key base) in a
+        // register, the address varying over 64 words, no `black_box` on
+        // the inputs (only the result is kept), so the cost is the fast
+        // path itself rather than criterion's per-call stack round trips.
+        let mut g = c.benchmark_group("notify_no_waiters_in_a_loop");
+        let words: Vec<AtomicU32> = (0..64).map(|_| AtomicU32::new(0)).collect();
+        fn per_call(b: &mut criterion::Bencher, f: impl Fn(u64) -> i64) {
+            b.iter_custom(|iters| {
+                let start = Instant::now();
+                for i in 0..iters {
+                    black_box(f((i & 63) * 4));
+                }
+                start.elapsed()
+            })
+        }
+        g.bench_function("wrt_atomic_notify_inline", |b| {
+            // SAFETY: a view of a live memory.
+            per_call(b, |addr| unsafe { wrt_atomic_notify_inline(view, addr, 1) })
+        });
+        g.bench_function("wrt_atomic_notify_view", |b| {
+            per_call(b, |addr| wrt_atomic_notify_view(view, addr, 1))
+        });
+        g.bench_function("parking_lot_core_unpark_all", |b| {
+            per_call(b, |addr| {
+                let k = key(&words[addr as usize / 4]);
+                // SAFETY: nobody parks on these keys.
+                unsafe { parking_lot_core::unpark_all(k, DEFAULT_UNPARK_TOKEN) as i64 }
+            })
         });
         g.finish();
     }

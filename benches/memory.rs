@@ -259,6 +259,22 @@ mod linux {
                     BatchSize::PerIteration,
                 )
             });
+            // The same work an embedder does without reset: memset, then
+            // the instance touches its pages again.
+            g.bench_function(format!("memset_retouch_{name}"), |b| {
+                b.iter_batched(
+                    || m.fill(0, 0xA5, bytes).unwrap(),
+                    |()| {
+                        // SAFETY: `bytes` bytes from the base are committed.
+                        unsafe { libc::memset(base.cast(), 0, bytes as usize) };
+                        for off in (0..bytes as usize).step_by(4096) {
+                            // SAFETY: as above.
+                            unsafe { base.wrapping_add(off).write_volatile(1) };
+                        }
+                    },
+                    BatchSize::PerIteration,
+                )
+            });
         }
         g.finish();
     }
