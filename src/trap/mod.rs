@@ -6,7 +6,7 @@
 //! |---|---|
 //! | `wrt_call` entry, `wrt_trap_resume`, `wrt_trap_raise`, the signal restorer / trampoline | `asm/<isa>-elf/trap.s`, `asm/aarch64-macho/trap.s` |
 //! | per-thread chains of `wrt_call` frames, the decision "is this fault a trap, which one" | this module (platform-neutral) |
-//! | handler installation, signal context access, alternate signal stacks | [`linux`] (raw `rt_sigaction`, `sigaltstack`); `macos` (raw BSD `sigaction` with our `sa_tramp`, `sigaltstack`; built and checked, not executed); bare metal EL1: `baremetal` (no handler of its own: `wrt_baremetal_sync_exception`, called by the integrator's vector; runs under qemu-system) |
+//! | handler installation, signal context access, alternate signal stacks | [`unix`] (what the next two share: installing once, forwarding to the previous action, alternate stacks, over their system calls); [`linux`] (raw `rt_sigaction`, `sigaltstack`); `macos` (raw BSD `sigaction` with our `sa_tramp`, `sigaltstack`; built and checked, not executed); bare metal EL1: `baremetal` (no handler of its own: `wrt_baremetal_sync_exception`, called by the integrator's vector; runs under qemu-system) |
 //! | the C entry points (`wrt_trap_init`, `wrt_thread_init`, ...) | `src/capi/trap.rs` |
 //!
 //! # Per-thread state without libc
