@@ -273,8 +273,11 @@ mod sync {
 /// * Linux on x86_64: `umonitor`/`umwait` (`asm/x86_64-elf/monitor.s`)
 ///   where CPUID says WAITPKG, otherwise a `pause` loop, both bounded by
 ///   the TSC, whose rate is measured once against `CLOCK_MONOTONIC` (about
-///   50 µs, on the first phase of the process). Without an invariant TSC
-///   the watch is one load.
+///   50 µs, on the first phase of the process). The rate only has to hold
+///   for the length of a phase: x86_64 CPUs since about 2008 run the TSC
+///   at a constant rate (Linux's `constant_tsc`), whether or not CPUID
+///   calls it invariant, which VMs often hide. Without a clock to measure
+///   it against there is no phase.
 /// * Under loom and Miri: a few plain polls (time stands still), so the
 ///   models and the interpreter explore notifies that land during the
 ///   phase and just after it.
@@ -283,7 +286,9 @@ mod monitor {
     use core::time::Duration;
 
     use super::DEFAULT_SPIN_LIMIT;
-    use super::sync::{AtomicU32, Ordering};
+    use super::sync::AtomicU32;
+    #[cfg(any(loom, miri))]
+    use super::sync::Ordering;
 
     /// Whether this build has a monitor phase.
     pub(super) const AVAILABLE: bool = cfg!(any(
@@ -303,9 +308,10 @@ mod monitor {
     };
 
     /// Watches `state` until it is final (`DONE` or `CANCELLED`) or
-    /// `budget` has passed. Returns the last value read and the time spent.
+    /// `budget` has passed. Returns the last value read and the time spent,
+    /// or `None` when there is no counter to bound a phase (no phase ran).
     #[cfg(any(loom, miri))]
-    pub(super) fn watch(state: &AtomicU32, _budget: Duration) -> (u32, Duration) {
+    pub(super) fn watch(state: &AtomicU32, _budget: Duration) -> Option<(u32, Duration)> {
         /// Polls of a phase: two under loom (the models explore every
         /// notify around them), more under Miri (whose scheduler preempts
         /// a spinning thread at random).
@@ -319,11 +325,11 @@ mod monitor {
             core::hint::spin_loop();
             s = state.load(Ordering::Acquire);
         }
-        (s, Duration::ZERO)
+        Some((s, Duration::ZERO))
     }
 
     /// Without a monitor phase ([`AVAILABLE`] is false, so the spin limit
-    /// is 0 and no phase starts): one load.
+    /// is 0 and no phase starts).
     #[cfg(not(any(
         loom,
         miri,
@@ -332,8 +338,8 @@ mod monitor {
             any(target_arch = "x86_64", target_arch = "aarch64")
         )
     )))]
-    pub(super) fn watch(state: &AtomicU32, _budget: Duration) -> (u32, Duration) {
-        (state.load(Ordering::Acquire), Duration::ZERO)
+    pub(super) fn watch(_state: &AtomicU32, _budget: Duration) -> Option<(u32, Duration)> {
+        None
     }
 
     /// As the loom/Miri `watch`, on the counter of the platform.
@@ -342,10 +348,8 @@ mod monitor {
         any(wrt_os = "linux", wrt_os = "baremetal"),
         any(target_arch = "x86_64", target_arch = "aarch64")
     ))]
-    pub(super) fn watch(state: &AtomicU32, budget: Duration) -> (u32, Duration) {
-        let Some(hz) = counter::frequency() else {
-            return (state.load(Ordering::Acquire), Duration::ZERO);
-        };
+    pub(super) fn watch(state: &AtomicU32, budget: Duration) -> Option<(u32, Duration)> {
+        let hz = counter::frequency()?;
         let start = counter::now();
         // Rounded up, so the phase never ends before its budget (a timeout
         // shorter than the budget then ends the wait with the phase). In
@@ -355,12 +359,12 @@ mod monitor {
         let ns = budget.min(super::MAX_SPIN_LIMIT).as_nanos() as u64;
         let ticks = (ns * hz).div_ceil(1_000_000_000);
         let s = counter::wait_until(state, start.saturating_add(ticks));
-        let spent = counter::now().wrapping_sub(start);
+        // Saturating: a counter that went back (a TSC behind on the CPU the
+        // thread moved to) must not end the wait's timeout early.
+        let spent = counter::now().saturating_sub(start);
         let rest_ns = spent % hz * 1_000_000_000 / hz; // spent % hz < hz
-        (
-            s,
-            Duration::from_secs(spent / hz) + Duration::from_nanos(rest_ns),
-        )
+        let spent = Duration::from_secs(spent / hz) + Duration::from_nanos(rest_ns);
+        Some((s, spent))
     }
 
     /// The TSC, its rate and the x86_64 waits.
@@ -390,8 +394,7 @@ mod monitor {
             unsafe { _rdtsc() }
         }
 
-        /// The TSC's rate in Hz, measured once; `None` without an
-        /// invariant TSC (CPUID 0x8000_0007, EDX bit 8) or a clock.
+        /// The TSC's rate in Hz, measured once; `None` without a clock.
         pub(super) fn frequency() -> Option<u64> {
             // 0: not measured yet; 1: unusable.
             static HZ: AtomicU64 = AtomicU64::new(0);
@@ -407,10 +410,6 @@ mod monitor {
         }
 
         fn measure() -> Option<u64> {
-            let (max_ext, power) = (__cpuid(0x8000_0000).eax, __cpuid(0x8000_0007).edx);
-            if max_ext < 0x8000_0007 || power & (1 << 8) == 0 {
-                return None;
-            }
             let (t0, c0) = (monotonic().ok()?, now());
             loop {
                 let (t1, c1) = (monotonic().ok()?, now());
@@ -467,7 +466,7 @@ mod monitor {
             /// the last state once the TSC passed the deadline.
             #[test]
             fn wait_until_returns_on_a_store_and_at_the_deadline() {
-                let hz = frequency().expect("an invariant TSC");
+                let hz = frequency().expect("a TSC rate");
                 assert_eq!(wait_until(&AtomicU32::new(3), u64::MAX), 3);
                 let w = AtomicU32::new(1);
                 std::thread::scope(|s| {
@@ -1329,7 +1328,8 @@ impl<F: FutexLike, C: Clock> WaitQueue<F, C> {
             .spin_limit_ns
             .load(core::sync::atomic::Ordering::Relaxed);
         let budget = bucket.spin.budget(limit_ns)?;
-        let (state, spent) = monitor::watch(&node.state, timeout.map_or(budget, |t| t.min(budget)));
+        let phase = timeout.map_or(budget, |t| t.min(budget));
+        let (state, spent) = monitor::watch(&node.state, phase)?;
         bucket.spin.record(state >= DONE, limit_ns);
         Some((state, spent))
     }
