@@ -1129,7 +1129,9 @@ static inline int64_t wrt_atomic_notify_inline(const wrt_memory_view_t *view,
                                                uint64_t addr,
                                                uint32_t count) {
   uint64_t length = __atomic_load_n(&view->length, __ATOMIC_RELAXED);
-  if ((addr & 3) == 0 && addr < length && length - addr >= 4 &&
+  /* Aligned and addr + 4 <= length (for an aligned addr, addr | 3 is
+     addr + 3, and it never wraps). */
+  if ((addr & 3) == 0 && (addr | 3) < length &&
       __atomic_load_n(&view->waiters, __ATOMIC_SEQ_CST) == 0) {
     return 0;
   }

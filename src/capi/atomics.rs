@@ -290,11 +290,10 @@ pub unsafe fn wrt_atomic_notify_inline(
     // SAFETY: as above.
     let waiters = unsafe { AtomicU32::from_ptr(waiters.cast()) };
     let length = length.load(Ordering::Relaxed);
-    if addr.is_multiple_of(4)
-        && addr < length
-        && length - addr >= 4
-        && waiters.load(Ordering::SeqCst) == 0
-    {
+    // Aligned and `addr + 4 <= length`: for an aligned `addr`, `addr | 3`
+    // is `addr + 3`, and it never wraps.
+    let in_bounds = addr & 3 == 0 && (addr | 3) < length;
+    if in_bounds && waiters.load(Ordering::SeqCst) == 0 {
         return 0;
     }
     wrt_atomic_notify_view(view, addr, count)
