@@ -113,16 +113,7 @@ pub(crate) fn thread_fini() -> i32 {
 }
 
 /// The calling context's key (`TPIDR_EL0`), read, never written.
-#[inline]
-pub(crate) fn thread_pointer() -> usize {
-    let tp: usize;
-    // SAFETY: reading TPIDR_EL0 has no side effects (allowed at EL1 and EL0).
-    unsafe {
-        core::arch::asm!("mrs {}, tpidr_el0", out(reg) tp,
-            options(nomem, nostack, preserves_flags));
-    }
-    tp
-}
+pub(crate) use super::tpidr_el0 as thread_pointer;
 
 /// ESR_EL1.EC of a data abort from a lower EL / the same EL.
 const EC_DABT_LOWER: u64 = 0x24;

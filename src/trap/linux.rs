@@ -312,16 +312,7 @@ pub(crate) fn thread_pointer() -> usize {
 
 /// The calling thread's thread pointer (`TPIDR_EL0`), read, never written.
 #[cfg(target_arch = "aarch64")]
-#[inline]
-pub(crate) fn thread_pointer() -> usize {
-    let tp: usize;
-    // SAFETY: reading TPIDR_EL0 is allowed at EL0 and has no side effects.
-    unsafe {
-        core::arch::asm!("mrs {}, tpidr_el0", out(reg) tp,
-            options(nomem, nostack, preserves_flags));
-    }
-    tp
-}
+pub(crate) use super::tpidr_el0 as thread_pointer;
 
 // ---- signal context ----
 

@@ -208,6 +208,22 @@ fn claim(key: usize) -> Option<&'static Slot> {
     None
 }
 
+/// `TPIDR_EL0`, read, never written: the thread pointer on aarch64 Linux,
+/// the calling context's key on bare metal (the integrator's context
+/// switch carries it).
+#[cfg(all(target_arch = "aarch64", any(wrt_os = "linux", wrt_os = "baremetal")))]
+#[inline]
+pub(crate) fn tpidr_el0() -> usize {
+    let tp: usize;
+    // SAFETY: reading TPIDR_EL0 is allowed at EL0 and EL1 and has no side
+    // effects.
+    unsafe {
+        core::arch::asm!("mrs {}, tpidr_el0", out(reg) tp,
+            options(nomem, nostack, preserves_flags));
+    }
+    tp
+}
+
 /// The calling thread's key.
 fn current_key() -> usize {
     os::thread_pointer().wrapping_add(1)
