@@ -42,6 +42,11 @@ pub(crate) mod cache;
 #[path = "aarch64/baremetal.rs"]
 pub(crate) mod baremetal;
 
+/// The generic timer's counter (aarch64 Linux and bare metal).
+#[cfg(all(target_arch = "aarch64", any(wrt_os = "linux", wrt_os = "baremetal")))]
+#[path = "aarch64/counter.rs"]
+pub(crate) mod counter;
+
 /// Bulk memory operations for `memory.fill` / `memory.copy`.
 #[cfg_attr(not(feature = "capi"), allow(dead_code))]
 pub(crate) mod mem;

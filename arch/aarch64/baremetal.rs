@@ -113,40 +113,6 @@ pub(crate) fn send_event() {
     }
 }
 
-/// `uint64_t counter(void)`: `CNTVCT_EL0`, the virtual count of the
-/// generic timer, after an `isb` so it is not read early.
-///
-/// Registers: out only. Readable at EL1 always; at EL0 only if
-/// `CNTKCTL_EL1.EL0VCTEN` is set.
-#[cfg(wrt_os = "baremetal")]
-#[inline]
-pub(crate) fn counter() -> u64 {
-    let v: u64;
-    // SAFETY: reads a system register; no memory access.
-    unsafe {
-        asm!(
-            "isb",
-            "mrs {}, cntvct_el0",
-            out(reg) v,
-            options(nomem, nostack, preserves_flags)
-        );
-    }
-    v
-}
-
-/// `uint64_t frequency(void)`: `CNTFRQ_EL0`, the counter frequency in Hz
-/// as firmware (or the boot code) programmed it.
-#[cfg(wrt_os = "baremetal")]
-#[inline]
-pub(crate) fn frequency() -> u64 {
-    let v: u64;
-    // SAFETY: reads a system register; no memory access.
-    unsafe {
-        asm!("mrs {}, cntfrq_el0", out(reg) v, options(nomem, nostack, preserves_flags));
-    }
-    v
-}
-
 /// `uint64_t id_aa64isar2(void)`: `ID_AA64ISAR2_EL1` (bits 3:0 = WFxT).
 /// Written by its generic encoding (`S3_0_C0_C6_2`) so older assemblers
 /// accept it; the register reads as zero on cores that predate it (it is

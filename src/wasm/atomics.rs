@@ -510,35 +510,11 @@ mod monitor {
             fn wrt_monitor_poll(state: *const u32, deadline: u64) -> u32;
         }
 
-        /// `CNTVCT_EL0`.
-        #[cfg(wrt_os = "linux")]
-        pub(super) fn now() -> u64 {
-            let v: u64;
-            // SAFETY: reads a system register (EL0 access is on in Linux).
-            unsafe {
-                core::arch::asm!("mrs {}, cntvct_el0", out(reg) v, options(nomem, nostack, preserves_flags));
-            }
-            v
-        }
+        pub(super) use crate::arch::counter::now;
 
-        /// `CNTFRQ_EL0`; `None` if firmware left it 0.
-        #[cfg(wrt_os = "linux")]
+        /// `CNTFRQ_EL0`; `None` if firmware (or the boot code) left it 0.
         pub(super) fn frequency() -> Option<u64> {
-            let v: u64;
-            // SAFETY: reads a system register (EL0 access is on in Linux).
-            unsafe {
-                core::arch::asm!("mrs {}, cntfrq_el0", out(reg) v, options(nomem, nostack, preserves_flags));
-            }
-            (v != 0).then_some(v)
-        }
-
-        #[cfg(wrt_os = "baremetal")]
-        pub(super) use crate::os::baremetal::timer::counter as now;
-
-        /// `CNTFRQ_EL0`; `None` if the boot code left it 0.
-        #[cfg(wrt_os = "baremetal")]
-        pub(super) fn frequency() -> Option<u64> {
-            let hz = crate::os::baremetal::timer::frequency();
+            let hz = crate::arch::counter::frequency();
             (hz != 0).then_some(hz)
         }
 

@@ -34,14 +34,14 @@ pub const EVENT_STREAM_PERIOD: Duration = Duration::from_micros(100);
 /// The virtual count (`CNTVCT_EL0`): monotonic, at [`frequency`] Hz.
 #[inline]
 pub fn counter() -> u64 {
-    arch::counter()
+    crate::arch::counter::now()
 }
 
 /// The counter frequency in Hz (`CNTFRQ_EL0`, as firmware programmed it;
 /// never 0 on a working system).
 #[inline]
 pub fn frequency() -> u64 {
-    arch::frequency()
+    crate::arch::counter::frequency()
 }
 
 /// The counter as a [`Duration`] since it read zero (at reset).
